@@ -1,0 +1,123 @@
+"""Configuration, read in one place and passed down as small typed values.
+
+Every environment variable relief honours is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WAREHOUSE_URL = "sqlite:///relief_warehouse.db"
+# The demo key is public on purpose: it only ever hashes synthetic identifiers.
+DEMO_PSEUDONYM_KEY = "relief-demo-key-not-secret"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class OutcomeDefinition:
+    """How episodes, response and pain return are derived (design.md, defaults in bold there).
+
+    The 30 % threshold is IMMPACT's "moderately important" change in chronic pain
+    (Dworkin et al., J Pain 2008;9:105-121); 50 % ("substantial") and an absolute
+    2-point drop are the usual alternatives.
+    """
+
+    series_gap_days: float = 7.0
+    baseline_window_days: float = 14.0
+    response_threshold: float = 0.30  # relative reduction from baseline
+    response_rule: str = "relative"  # relative | absolute
+    absolute_threshold: float = 2.0  # points, used when response_rule == "absolute"
+
+    def __post_init__(self) -> None:
+        if self.response_rule not in ("relative", "absolute"):
+            raise ConfigError(
+                f"response_rule must be 'relative' or 'absolute', got {self.response_rule!r}"
+            )
+        if not 0 < self.response_threshold < 1:
+            raise ConfigError("response_threshold must be a fraction between 0 and 1, e.g. 0.3")
+        if self.series_gap_days < 0 or self.baseline_window_days <= 0:
+            raise ConfigError("series_gap_days must be >= 0 and baseline_window_days > 0")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which survival models to fit and how."""
+
+    ties: str = "efron"  # efron | breslow
+    horizon_days: float = 90.0  # RMST horizon
+    landmarks_days: tuple[float, ...] = (1.0, 7.0, 30.0, 90.0)
+    covariates: tuple[str, ...] = (
+        "route",
+        "is_series",
+        "dose_mg_per_kg",
+        "infusion_hours",
+        "n_comorbidities",
+        "baseline_score",
+    )
+    km_groups: tuple[str, ...] = ("route", "is_series")
+
+    def __post_init__(self) -> None:
+        if self.ties not in ("efron", "breslow"):
+            raise ConfigError(f"ties must be 'efron' or 'breslow', got {self.ties!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs besides its input."""
+
+    warehouse_url: str = DEFAULT_WAREHOUSE_URL
+    report_dir: Path = Path("reports")
+    pseudonym_key: str = DEMO_PSEUDONYM_KEY
+    demo: bool = False
+    blocking_failure_share: float = 0.05
+    min_cell_count: int = 11
+    outcome: OutcomeDefinition = field(default_factory=OutcomeDefinition)
+    models: ModelSettings = field(default_factory=ModelSettings)
+
+    def parameters(self) -> dict[str, Any]:
+        """The run parameters recorded in model_runs (never the key itself)."""
+        params = asdict(self)
+        params.pop("pseudonym_key")
+        params["report_dir"] = str(self.report_dir)
+        return params
+
+
+def from_env(
+    *,
+    warehouse_url: str | None = None,
+    report_dir: str | Path | None = None,
+    demo: bool = False,
+    outcome: OutcomeDefinition | None = None,
+    models: ModelSettings | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Build Settings from explicit values, falling back to RELIEF_* environment variables.
+
+    A missing pseudonymisation key is an error outside the demo: hashing real
+    identifiers with a published key would make them re-identifiable.
+    """
+    env = dict(os.environ) if env is None else env
+    key = env.get("RELIEF_PSEUDONYM_KEY")
+    if not key:
+        if not demo:
+            raise ConfigError(
+                "RELIEF_PSEUDONYM_KEY is not set. Set it to a secret of at least 16 characters "
+                "(it keys the HMAC that pseudonymises patient ids), or pass --demo for synthetic data."
+            )
+        key = DEMO_PSEUDONYM_KEY
+    if len(key) < 16:
+        raise ConfigError("RELIEF_PSEUDONYM_KEY must be at least 16 characters long.")
+    return Settings(
+        warehouse_url=warehouse_url or env.get("RELIEF_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL,
+        report_dir=Path(report_dir or env.get("RELIEF_REPORT_DIR") or "reports"),
+        pseudonym_key=key,
+        demo=demo,
+        outcome=outcome or OutcomeDefinition(),
+        models=models or ModelSettings(),
+    )

@@ -1,0 +1,258 @@
+"""The warehouse's tables, defined once for SQLite and PostgreSQL.
+
+Layers follow design.md: staging -> quarantine -> core -> analysis -> results, plus dq.
+PostgreSQL keeps each layer in its own schema (``core.treatments``); SQLite has no
+schemas, so the same table is named ``core__treatments`` there (layer, two
+underscores, table). ``Warehouse.table(layer, name)`` hides the difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from pipeline.schema import CORE_COLUMNS, LANDING_REQUIRED, PATIENT_KEY
+
+LAYERS: tuple[str, ...] = ("staging", "quarantine", "core", "analysis", "results", "dq")
+
+TableFactory = Callable[..., Table]
+
+
+def _typed(name: str) -> Column:
+    """The column type a core column gets after validation."""
+    if name.endswith("_at"):
+        return Column(name, DateTime)
+    if name in ("birth_year", "pain_score"):
+        return Column(name, Integer)
+    if name in ("duration_min", "dose_mg", "weight_kg"):
+        return Column(name, Float)
+    return Column(name, Text)
+
+
+def _run_columns() -> list[Column]:
+    return [Column("run_id", String(64), nullable=False, index=True)]
+
+
+def define_tables(metadata: MetaData, make: TableFactory) -> None:
+    """Declare every table; ``make(layer, name, *columns)`` places it in its layer."""
+    make(
+        "staging",
+        "deliveries",
+        Column("delivery_id", String(64), primary_key=True),
+        Column("source", String(32), nullable=False),
+        Column("path", Text, nullable=False),
+        Column("sha256", String(64), nullable=False),
+        Column("files", Text),  # JSON: {table: {file, sha256, rows}}
+        Column("rows", Integer),
+        Column("status", String(16), nullable=False),  # loading|loaded|failed|promoted|blocked
+        Column("error", Text),
+        Column("started_at", DateTime),
+        Column("finished_at", DateTime),
+    )
+    for table, required in LANDING_REQUIRED.items():
+        landing_cols = [c for c in required if c != "patient_id"]
+        cols = [Column(c, Text) for c in landing_cols]
+        if "patient_id" in required:
+            cols.insert(0, Column(PATIENT_KEY, String(64)))
+        make(
+            "staging",
+            table,
+            Column("delivery_id", String(64), nullable=False, index=True),
+            Column("source_file", Text, nullable=False),
+            Column("source_row", Integer, nullable=False),
+            *cols,
+            Column("extra", Text),  # JSON of columns beyond the contract, kept not rejected
+        )
+        core_cols = [_typed(c) for c in CORE_COLUMNS[table]]
+        make(
+            "core",
+            table,
+            *core_cols,
+            Column("delivery_id", String(64)),
+            Column("source_row", Integer),
+        )
+    make(
+        "quarantine",
+        "rows",
+        Column("delivery_id", String(64), nullable=False, index=True),
+        Column("source_table", String(32), nullable=False),
+        Column("source_file", Text),
+        Column("source_row", Integer),
+        Column("rule_id", Text, nullable=False),
+        Column("column_name", Text),
+        Column("value", Text),
+        Column("message", Text, nullable=False),
+        Column("run_id", String(64)),
+    )
+    make(
+        "dq",
+        "validation_results",
+        *_run_columns(),
+        Column("delivery_id", String(64), nullable=False),
+        Column("source_table", String(32), nullable=False),
+        Column("rule_id", Text, nullable=False),
+        Column("rows_checked", Integer),
+        Column("rows_failed", Integer),
+        Column("success", Boolean),
+    )
+    make(
+        "analysis",
+        "episodes",
+        *_run_columns(),
+        Column(PATIENT_KEY, String(64), nullable=False),
+        Column("series_no", Integer, nullable=False),
+        Column("site_id", Text),
+        Column("route", String(8)),
+        Column("n_administrations", Integer),
+        Column("is_series", Boolean),
+        Column("dose_mg_per_kg", Float),
+        Column("infusion_min", Float),
+        Column("series_start", DateTime),
+        Column("origin", DateTime),
+        Column("baseline_score", Float),
+        Column("responded", Boolean),
+        Column("response_at", DateTime),
+        Column("event", Integer),
+        Column("time_days", Float),
+        Column("time_lower_days", Float),
+        Column("time_upper_days", Float),
+        Column("time_mid_days", Float),
+        Column("censor_reason", String(16)),
+        Column("sex", String(4)),
+        Column("age", Integer),
+        Column("primary_condition", Text),
+        Column("n_comorbidities", Integer),
+        Column("exclusion", String(32)),
+    )
+    _define_results(make)
+
+
+def _define_results(make: TableFactory) -> None:
+    make(
+        "results",
+        "model_runs",
+        Column("run_id", String(64), primary_key=True),
+        Column("dag_run_id", Text),
+        Column("trigger", String(16)),  # cli | schedule | analyst | test
+        Column("status", String(16), nullable=False),  # running | success | failed
+        Column("parameters", Text),  # JSON
+        Column("row_counts", Text),  # JSON {stage: {...}}
+        Column("timings", Text),  # JSON {stage: seconds}
+        Column("input_fingerprint", Text),
+        Column("code_version", Text),
+        Column("report_path", Text),
+        Column("error", Text),
+        Column("started_at", DateTime),
+        Column("finished_at", DateTime),
+    )
+    make(
+        "results",
+        "km_curves",
+        *_run_columns(),
+        Column("grouping", String(32), nullable=False),
+        Column("group_value", Text, nullable=False),
+        Column("time", Float, nullable=False),
+        Column("survival", Float),
+        Column("lower", Float),
+        Column("upper", Float),
+        Column("at_risk", Integer),
+        Column("events", Integer),
+        Column("censored", Integer),
+    )
+    make(
+        "results",
+        "survival_summary",
+        *_run_columns(),
+        Column("grouping", String(32), nullable=False),
+        Column("group_value", Text, nullable=False),
+        Column("n", Integer),
+        Column("events", Integer),
+        Column("median", Float),
+        Column("median_lower", Float),
+        Column("median_upper", Float),
+    )
+    make(
+        "results",
+        "landmarks",
+        *_run_columns(),
+        Column("grouping", String(32), nullable=False),
+        Column("group_value", Text, nullable=False),
+        Column("day", Float),
+        Column("survival", Float),
+        Column("lower", Float),
+        Column("upper", Float),
+    )
+    make(
+        "results",
+        "logrank",
+        *_run_columns(),
+        Column("grouping", String(32), nullable=False),
+        Column("statistic", Float),
+        Column("df", Integer),
+        Column("p", Float),
+    )
+    make(
+        "results",
+        "cox",
+        *_run_columns(),
+        Column("model", String(32), nullable=False),
+        Column("term", Text, nullable=False),
+        Column("coef", Float),
+        Column("se", Float),
+        Column("hr", Float),
+        Column("hr_lower", Float),
+        Column("hr_upper", Float),
+        Column("z", Float),
+        Column("p", Float),
+        Column("n", Integer),
+        Column("events", Integer),
+    )
+    make(
+        "results",
+        "response_rates",
+        *_run_columns(),
+        Column("grouping", String(32), nullable=False),
+        Column("group_value", Text, nullable=False),
+        Column("episodes", Integer),
+        Column("with_baseline", Integer),
+        Column("responders", Integer),
+        Column("response_rate", Float),
+    )
+    make(
+        "results",
+        "attrition",
+        *_run_columns(),
+        Column("step", Integer, nullable=False),
+        Column("description", Text, nullable=False),
+        Column("remaining", Integer),
+        Column("excluded", Integer),
+    )
+
+
+def sqlite_name(layer: str, name: str) -> str:
+    """SQLite's stand-in for ``layer.name``: the documented naming rule."""
+    return f"{layer}__{name}"
+
+
+def build_metadata(dialect: str) -> MetaData:
+    """All tables for one SQL dialect, keyed in ``metadata.tables`` by their real name."""
+    metadata = MetaData()
+
+    def make(layer: str, name: str, *columns: Column) -> Table:
+        if dialect == "sqlite":
+            return Table(sqlite_name(layer, name), metadata, *columns)
+        return Table(name, metadata, *columns, schema=layer)
+
+    define_tables(metadata, make)
+    return metadata
