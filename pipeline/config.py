@@ -60,7 +60,7 @@ class ModelSettings:
         "n_comorbidities",
         "baseline_score",
     )
-    km_groups: tuple[str, ...] = ("route", "is_series")
+    km_groups: tuple[str, ...] = ("route", "pattern")  # pattern: single | series
 
     def __post_init__(self) -> None:
         if self.ties not in ("efron", "breslow"):
@@ -103,6 +103,7 @@ def from_env(
     identifiers with a published key would make them re-identifiable.
     """
     env = dict(os.environ) if env is None else env
+    demo = demo or env.get("RELIEF_DEMO") == "1"
     key = env.get("RELIEF_PSEUDONYM_KEY")
     if not key:
         if not demo:
@@ -121,3 +122,14 @@ def from_env(
         outcome=outcome or OutcomeDefinition(),
         models=models or ModelSettings(),
     )
+
+
+def landing_dir(explicit: str | Path | None = None, env: dict[str, str] | None = None) -> Path:
+    """The landing folder: the explicit value, else RELIEF_LANDING_DIR."""
+    env = dict(os.environ) if env is None else env
+    value = explicit or env.get("RELIEF_LANDING_DIR")
+    if not value:
+        raise ConfigError(
+            "no landing folder: pass one (--landing, DAG param 'landing') or set RELIEF_LANDING_DIR"
+        )
+    return Path(value)

@@ -72,7 +72,9 @@ def build_series(treatments: pd.DataFrame, gap_days: float) -> pd.DataFrame:
     return series.drop(columns=["n_routes", "first_route"])
 
 
-def attach_baseline(series: pd.DataFrame, assessments: pd.DataFrame, window_days: float) -> pd.DataFrame:
+def attach_baseline(
+    series: pd.DataFrame, assessments: pd.DataFrame, window_days: float
+) -> pd.DataFrame:
     """Last score strictly before the series starts, within the window."""
     scores = assessments.dropna(subset=["assessed_at", "pain_score"]).sort_values("assessed_at")
     left = series.sort_values("series_start")
@@ -98,7 +100,9 @@ def is_relieved(baseline: pd.Series, score: pd.Series, outcome: OutcomeDefinitio
     return (reduction >= outcome.response_threshold - 1e-9).fillna(False)
 
 
-def attach_outcome(series: pd.DataFrame, assessments: pd.DataFrame, outcome: OutcomeDefinition) -> pd.DataFrame:
+def attach_outcome(
+    series: pd.DataFrame, assessments: pd.DataFrame, outcome: OutcomeDefinition
+) -> pd.DataFrame:
     """Response, pain return and censoring from the follow-up visits of each series."""
     visits = series[[*EP, "origin", "next_start", "baseline_score"]].merge(
         assessments[[PATIENT_KEY, "assessed_at", "pain_score"]].dropna(), on=PATIENT_KEY
@@ -110,7 +114,9 @@ def attach_outcome(series: pd.DataFrame, assessments: pd.DataFrame, outcome: Out
     visits["relieved"] = is_relieved(visits["baseline_score"], visits["pain_score"], outcome)
     responded_so_far = visits.groupby(EP)["relieved"].cummax()
     visits["returned"] = responded_so_far & ~visits["relieved"]
-    first_return = visits.loc[visits["returned"]].groupby(EP)["assessed_at"].min().rename("return_at")
+    first_return = (
+        visits.loc[visits["returned"]].groupby(EP)["assessed_at"].min().rename("return_at")
+    )
     visits = visits.merge(first_return, on=EP, how="left")
     before_return = visits["return_at"].isna() | (visits["assessed_at"] < visits["return_at"])
     relieved = visits.loc[visits["relieved"] & before_return].groupby(EP)["assessed_at"]
@@ -153,7 +159,9 @@ def attach_outcome(series: pd.DataFrame, assessments: pd.DataFrame, outcome: Out
 
 def attach_patient(series: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     """Patient-level covariates: sex, age at series start, condition, comorbidity count."""
-    p = patients[[PATIENT_KEY, "sex", "birth_year", "primary_condition", "comorbidities", "site_id"]]
+    p = patients[
+        [PATIENT_KEY, "sex", "birth_year", "primary_condition", "comorbidities", "site_id"]
+    ]
     out = series.merge(p, on=PATIENT_KEY, how="left")
     out["age"] = out["series_start"].dt.year - out["birth_year"]
     codes = out["comorbidities"].fillna("").astype(str)
@@ -161,9 +169,16 @@ def attach_patient(series: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame
     return out
 
 
+def with_labels(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Model-ready columns: boolean ``is_series``, ``pattern`` label, ``infusion_hours``."""
+    out = episodes.copy()
+    out["is_series"] = out["is_series"].astype(bool)
+    out["pattern"] = np.where(out["is_series"], "series", "single")
+    out["infusion_hours"] = out["infusion_min"] / 60.0
+    return out
+
+
 def analysis_frame(episodes: pd.DataFrame) -> pd.DataFrame:
     """Responders with a usable time: the population of the duration analysis."""
-    frame = episodes.loc[episodes["exclusion"].isna() & episodes["time_days"].notna()].copy()
-    frame["infusion_hours"] = frame["infusion_min"] / 60.0
-    frame["is_series"] = frame["is_series"].astype(bool)
-    return frame
+    usable = episodes["exclusion"].isna() & episodes["time_days"].notna()
+    return with_labels(episodes.loc[usable])

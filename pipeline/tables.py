@@ -220,6 +220,18 @@ def _define_results(make: TableFactory) -> None:
     )
     make(
         "results",
+        "rmst",
+        *_run_columns(),
+        Column("grouping", String(32), nullable=False),
+        Column("group_value", Text, nullable=False),
+        Column("horizon", Float),
+        Column("rmst", Float),
+        Column("se", Float),
+        Column("lower", Float),
+        Column("upper", Float),
+    )
+    make(
+        "results",
         "response_rates",
         *_run_columns(),
         Column("grouping", String(32), nullable=False),

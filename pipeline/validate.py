@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from pipeline.gx_runner import SchemaError, run_suite
 from sqlalchemy import delete, select
 
 from pipeline import cross_checks
+from pipeline.gx_runner import SchemaError, run_suite
 from pipeline.ingest import mark_delivery
 from pipeline.schema import CORE_COLUMNS, LANDING_TABLES, NATURAL_KEYS, PATIENT_KEY, SOURCE_ROW
 from pipeline.typing_rules import to_core_types
