@@ -31,6 +31,4 @@ def to_core_types(table: str, frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = pd.to_numeric(out[column], errors="coerce")
         elif column not in (PATIENT_KEY, SOURCE_ROW):
             out[column] = out[column].astype("string").str.strip().astype(object)
-    if "route" in out.columns:
-        out["route"] = out["route"].str.upper()
     return out

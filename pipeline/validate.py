@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
 from pipeline import cross_checks
 from pipeline.gx_runner import SchemaError, run_suite
@@ -203,24 +203,33 @@ def _dq_rows(result: DeliveryValidation, run_id: str) -> pd.DataFrame:
     return out.assign(run_id=run_id, delivery_id=result.delivery_id)
 
 
-def _upsert_core(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
+def _upsert_core(wh: Warehouse, conn: Connection, table: str, frame: pd.DataFrame) -> None:
     """Replace rows with the same natural key, then insert: a corrected re-delivery wins."""
     if frame.empty:
         return
     core = wh.table("core", table)
-    keys = NATURAL_KEYS[table]
-    frame = frame.drop_duplicates(subset=list(keys), keep="last")
-    if len(keys) == 1:
-        values = frame[keys[0]].dropna().unique().tolist()
-        for part in chunks(values):
-            conn.execute(delete(core).where(core.c[keys[0]].in_(part)))
-    else:
-        for part in chunks(frame[list(keys)].to_records(index=False).tolist()):
-            for key in part:
-                conn.execute(
-                    delete(core).where(*[core.c[k] == v for k, v in zip(keys, key, strict=True)])
-                )
-    wh.insert_frame(conn, core, frame[[*CORE_COLUMNS[table], "delivery_id", SOURCE_ROW]])
+    keys = list(NATURAL_KEYS[table])
+    frame = frame.drop_duplicates(subset=keys, keep="last")
+    frame = frame.assign(natural_key=natural_key(frame, keys))
+    for part in chunks(frame["natural_key"].tolist()):
+        conn.execute(delete(core).where(core.c.natural_key.in_(part)))
+    wh.insert_frame(
+        conn, core, frame[[*CORE_COLUMNS[table], "natural_key", "delivery_id", SOURCE_ROW]]
+    )
+
+
+def natural_key(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """One text key per row (values joined by "|", timestamps in ISO form)."""
+    parts = [
+        frame[k].dt.strftime("%Y-%m-%dT%H:%M:%S")
+        if pd.api.types.is_datetime64_any_dtype(frame[k])
+        else frame[k].astype(str)
+        for k in keys
+    ]
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + "|" + part
+    return key
 
 
 def _staging_rows(wh: Warehouse, table: str, delivery_id: str) -> pd.DataFrame:

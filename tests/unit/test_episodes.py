@@ -60,7 +60,9 @@ def test_responder_whose_pain_returns_has_event_at_the_return_visit():
     ep = derive_episodes(
         patients("p1"),
         treatments([("p1", 0, 60, "IV")]),
-        scores([("p1", -2, 8), ("p1", 1, 4), ("p1", 3, 5), ("p1", 6, 5), ("p1", 9, 7), ("p1", 12, 8)]),
+        scores(
+            [("p1", -2, 8), ("p1", 1, 4), ("p1", 3, 5), ("p1", 6, 5), ("p1", 9, 7), ("p1", 12, 8)]
+        ),
     ).iloc[0]
     hour = 1 / 24
     assert ep.baseline_score == 8
@@ -105,7 +107,10 @@ def test_missing_baseline_and_window():
     assert ep.exclusion == "no_baseline"
     wider = OutcomeDefinition(baseline_window_days=20)
     ep = derive_episodes(
-        patients("p1"), treatments([("p1", 0, 40, "IV")]), scores([("p1", -15, 8), ("p1", 1, 2)]), wider
+        patients("p1"),
+        treatments([("p1", 0, 40, "IV")]),
+        scores([("p1", -15, 8), ("p1", 1, 2)]),
+        wider,
     ).iloc[0]
     assert ep.baseline_score == 8 and ep.responded
 
@@ -114,7 +119,9 @@ def test_series_grouping_and_retreatment_censoring():
     # Infusions on days 0, 3, 9 (gaps <= 7 days -> one series of 3), then day 30 a new single.
     # Series 1 origin = day 9 + 4 h. Relieved on day 12 and 25, new series on day 30 while
     # relieved -> censored 'retreated' at the day-25 visit. Visits after day 30 belong to series 2.
-    tr = treatments([("p1", 0, 240, "IV"), ("p1", 3, 240, "IV"), ("p1", 9, 240, "IV"), ("p1", 30, 5, "IN")])
+    tr = treatments(
+        [("p1", 0, 240, "IV"), ("p1", 3, 240, "IV"), ("p1", 9, 240, "IV"), ("p1", 30, 5, "IN")]
+    )
     sc = scores([("p1", -1, 9), ("p1", 12, 3), ("p1", 25, 4), ("p1", 28, 8), ("p1", 31, 8)])
     eps = derive_episodes(patients("p1"), tr, sc).set_index("series_no")
     first, second = eps.loc[1], eps.loc[2]
