@@ -37,6 +37,8 @@ MAX_ADMIN = 6
 P_SINGLE = 0.55
 SERIES_P = (0.5, 0.3, 0.2)  # planned number of series 1, 2, 3
 NON_RESPONDER_SHARE = 0.20
+# An e-diary prompted about daily, answered at irregular times of day.
+DIARY_GAP_DAYS = (0.5, 1.5)
 MISSED_VISIT_P = 0.15
 DROPOUT_MEAN_DAYS = 120.0
 MAX_FOLLOW_UP_DAYS = 365.0
@@ -149,9 +151,11 @@ def _diary(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Irregular diary visits after the origin; returns (episode row, minute, score)."""
     first = rng.uniform(0.5, 1.5, horizon.size)
-    n_slots = np.where(horizon >= first, np.floor(horizon - first).astype(np.int64) + 1, 0)
+    # Responders keep only a few visits after the return, so no slots are needed far beyond it.
+    span = np.where(resp, np.minimum(horizon, t_true + 8 * DIARY_GAP_DAYS[1]), horizon)
+    n_slots = np.where(span >= first, np.floor((span - first) / DIARY_GAP_DAYS[0]).astype(np.int64) + 1, 0)
     ep = np.repeat(np.arange(horizon.size), n_slots)
-    gaps = rng.uniform(1.0, 3.0, ep.size)
+    gaps = rng.uniform(*DIARY_GAP_DAYS, ep.size)
     starts = np.cumsum(n_slots) - n_slots
     is_first = np.zeros(ep.size, dtype=bool)
     is_first[starts[n_slots > 0]] = True
