@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
-from ref_datasets import load
+from tests.reference.ref_datasets import load
 
 from pipeline.models import fit_cox, fit_km, logrank, ph_test, rmst, rmst_difference
 
