@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from pipeline import cli_models
 from pipeline.config import ConfigError, from_env
 
 EPILOG = """examples:
@@ -25,7 +27,9 @@ environment:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[
+    argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]
+]:
     parser = argparse.ArgumentParser(
         prog="relief",
         description="relief: how long does pain relief last after ketamine, and what makes it last longer? "
@@ -81,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLAlchemy URL (default $RELIEF_WAREHOUSE_URL or sqlite:///relief_warehouse.db)",
     )
     runs.add_argument("--limit", type=int, default=10, help="how many runs to show (default 10)")
-    return parser
+    commands = {"synth": cmd_synth, "run": cmd_run, "runs": cmd_runs}
+    commands.update(cli_models.add_commands(sub))
+    return parser, commands
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -120,11 +126,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"synth": cmd_synth, "run": cmd_run, "runs": cmd_runs}
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, commands = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -133,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.errors import user_errors
 
     try:
-        return COMMANDS[args.command](args)
-    except user_errors() as exc:
+        return commands[args.command](args)
+    except (*user_errors(), ValueError) as exc:
         print(f"relief {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

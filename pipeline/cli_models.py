@@ -19,7 +19,7 @@ from pipeline.models.cox import CoxResult, fit_cox
 from pipeline.models.km import fit_km
 from pipeline.models.logrank import logrank
 from pipeline.models.ph_test import ph_test
-from pipeline.models.predict import predict_profile, survival_at
+from pipeline.models.predict import predict_from_tables, predict_profile, survival_at
 from pipeline.models.rmst import rmst
 
 PREDICT_DAYS = (1, 7, 14, 30, 60, 90)
@@ -161,27 +161,28 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Handler for ``relief predict``: print the personalised curve and its summary."""
-    if args.run is not None:
-        raise NotImplementedError(
-            "relief predict --run is not available yet: use --episodes FILE.csv "
-            "(reading the stored Cox tables from the warehouse is still to be wired)"
-        )
     try:
         profile = json.loads(args.profile.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"profile {args.profile}: cannot read JSON ({exc})") from exc
     if not isinstance(profile, dict):
         raise ValueError(f"profile {args.profile}: expected a JSON object of covariate values")
-    if not (args.covariates or args.categorical):
-        raise ValueError("--covariates (and/or --categorical) are required to fit the model")
-    cox = _fit_cox(_read(args), args)
-    curve, summary = predict_profile(cox, profile, stratum=args.stratum)
-    print(f"model: Cox ({args.ties} ties), n={cox.n}, events={cox.events}")
+    if args.run is not None:
+        coef, baseline, means, model = _stored_model(args)
+        curve, summary = predict_from_tables(
+            coef, baseline, means, profile, stratum=args.stratum, reference={"route": "IV"}
+        )
+    else:
+        if not (args.covariates or args.categorical):
+            raise ValueError("--covariates (and/or --categorical) are required to fit the model")
+        cox = _fit_cox(_read(args), args)
+        coef = cox.table
+        curve, summary = predict_profile(cox, profile, stratum=args.stratum)
+        model = f"Cox ({args.ties} ties) fitted on {args.episodes}, n={cox.n}, events={cox.events}"
+    print(f"model: {model}")
     print(
         "terms: "
-        + ", ".join(
-            f"{t} (HR {hr:.2f})" for t, hr in zip(cox.table["term"], cox.table["hr"], strict=True)
-        )
+        + ", ".join(f"{t} (HR {hr:.2f})" for t, hr in zip(coef["term"], coef["hr"], strict=True))
     )
     print("day  P(still relieved)")
     for day in PREDICT_DAYS:
@@ -190,3 +191,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"P(relief lasts 30 days): {summary['p30']:.3f}")
     print(f"P(relief lasts 90 days): {summary['p90']:.3f}")
     return 0
+
+
+def _stored_model(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """The main Cox model of a pipeline run, as stored in results.cox / cox_baseline / cox_means."""
+    from pipeline.config import from_env
+    from pipeline.warehouse import Warehouse
+
+    wh = Warehouse(from_env(warehouse_url=args.warehouse, demo=True).warehouse_url)
+    if not wh.has_table("results", "cox"):
+        raise ValueError(f"run {args.run!r}: {wh!r} holds no results yet; see `relief runs`")
+    tables = {}
+    for name in ("cox", "cox_baseline", "cox_means"):
+        table = wh.table("results", name)
+        tables[name] = wh.read(
+            "results", name, (table.c.run_id == args.run) & (table.c.model == "main")
+        )
+    if tables["cox"].empty:
+        raise ValueError(f"run {args.run!r} has no stored Cox model in {wh!r}; see `relief runs`")
+    cox = tables["cox"]
+    model = (
+        f"main Cox model of run {args.run} (n={cox['n'].iloc[0]}, events={cox['events'].iloc[0]})"
+    )
+    return cox, tables["cox_baseline"], tables["cox_means"], model

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.strata import KM_STRATA
+
 DEFAULT_WAREHOUSE_URL = "sqlite:///relief_warehouse.db"
 # The demo key is public on purpose: it only ever hashes synthetic identifiers.
 DEMO_PSEUDONYM_KEY = "relief-demo-key-not-secret"
@@ -60,7 +62,7 @@ class ModelSettings:
         "n_comorbidities",
         "baseline_score",
     )
-    km_groups: tuple[str, ...] = ("route", "pattern")  # pattern: single | series
+    km_groups: tuple[str, ...] = KM_STRATA  # see pipeline/strata.py
 
     def __post_init__(self) -> None:
         if self.ties not in ("efron", "breslow"):

@@ -61,3 +61,22 @@ def response_rates(episodes: pd.DataFrame, groupings: tuple[str, ...]) -> pd.Dat
         )
         frames.append(table.assign(grouping=grouping))
     return pd.concat(frames, ignore_index=True)
+
+
+def adverse_event_rates(treatments: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Share of administrations with each adverse event, by route and dose band (mg/kg)."""
+    from pipeline.strata import DOSE_BANDS, band
+
+    if treatments.empty:
+        return pd.DataFrame(
+            columns=["route", "dose_band", "event", "administrations", "with_event", "rate"]
+        )
+    admin = treatments[["treatment_id", "route"]].assign(
+        dose_band=band(treatments["dose_mg"] / treatments["weight_kg"], DOSE_BANDS, right=False)
+    )
+    sizes = admin.groupby(["route", "dose_band"]).size().rename("administrations")
+    hit = events[["treatment_id", "event"]].drop_duplicates().merge(admin, on="treatment_id")
+    counts = hit.groupby(["route", "dose_band", "event"]).size().rename("with_event").reset_index()
+    out = counts.merge(sizes.reset_index(), on=["route", "dose_band"])
+    out["rate"] = out["with_event"] / out["administrations"]
+    return out.sort_values(["event", "route", "dose_band"]).reset_index(drop=True)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from pipeline.config import OutcomeDefinition
 from pipeline.schema import EPISODE_COLUMNS, PATIENT_KEY
+from pipeline.strata import with_labels
 
 DAY = pd.Timedelta(days=1)
 EP = [PATIENT_KEY, "series_no"]
@@ -166,15 +167,6 @@ def attach_patient(series: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame
     out["age"] = out["series_start"].dt.year - out["birth_year"]
     codes = out["comorbidities"].fillna("").astype(str)
     out["n_comorbidities"] = codes.str.count(r"[^;\s][^;]*").astype(int)
-    return out
-
-
-def with_labels(episodes: pd.DataFrame) -> pd.DataFrame:
-    """Model-ready columns: boolean ``is_series``, ``pattern`` label, ``infusion_hours``."""
-    out = episodes.copy()
-    out["is_series"] = out["is_series"].astype(bool)
-    out["pattern"] = np.where(out["is_series"], "series", "single")
-    out["infusion_hours"] = out["infusion_min"] / 60.0
     return out
 
 

@@ -1,40 +1,98 @@
-"""The model stage: the run's episodes -> KM, log-rank, RMST and Cox results tables.
+"""The model stage: the run's episodes -> every published analysis in ``results.*``.
 
-Estimators live in ``pipeline.models`` (one module each); this module only decides
-which analyses the pipeline publishes and writes their tidy frames to ``results.*``.
+Estimators live in ``pipeline.models`` (one module each) and secondary analyses in
+``pipeline.sensitivity``; this module decides which analyses the pipeline publishes
+and writes their tidy frames, all in one transaction per run.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import pandas as pd
 
+from pipeline import sensitivity
 from pipeline.config import ModelSettings
 from pipeline.derive_stage import read_episodes
-from pipeline.descriptive import attrition, response_rates
-from pipeline.episodes import analysis_frame, with_labels
-from pipeline.models import fit_cox, fit_km, logrank, rmst
+from pipeline.descriptive import adverse_event_rates, attrition, response_rates
+from pipeline.episodes import analysis_frame
+from pipeline.errors import NoResultsError
+from pipeline.models import fit_cox, fit_km, logrank, rmst, rmst_difference
+from pipeline.models.cox import CoxResult
+from pipeline.models.predict import baseline_hazard_table, design_means_table
 from pipeline.schema import PATIENT_KEY
+from pipeline.strata import with_labels
 from pipeline.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
 
 TIME, EVENT = "time_days", "event"
 CATEGORICAL = ("route",)
 REFERENCE = {"route": "IV"}
+CONTRASTS = ("route", "pattern")  # RMST differences and the stratified log-rank
 
 
 def fit_all(episodes: pd.DataFrame, settings: ModelSettings) -> dict[str, pd.DataFrame]:
     """Every published analysis as tidy frames keyed by results table name."""
     frame = analysis_frame(episodes)
-    out: dict[str, list[pd.DataFrame]] = {
-        k: [] for k in ("km_curves", "survival_summary", "landmarks", "rmst", "logrank")
-    }
-    if frame.empty:
-        raise ValueError(
-            "no responder episodes to analyse: check the delivery and the outcome definition"
+    if frame.empty or frame[EVENT].sum() == 0:
+        raise NoResultsError(
+            "no responder episodes with events to analyse: check the delivery and the outcome definition"
         )
+    results = survival_curves(frame, settings)
+    cox = fit_main_cox(frame, settings)
+    categorical = [c for c in settings.covariates if c in CATEGORICAL]
+    results["cox"] = cox.table.assign(model="main", n=cox.n, events=cox.events)
+    results["cox_baseline"] = baseline_hazard_table(cox).assign(model="main")
+    results["cox_means"] = design_means_table(cox).assign(model="main")
+    if "site_id" in frame and frame["site_id"].nunique() > 1:
+        by_site = fit_main_cox(frame, settings, strata="site_id")
+        results["cox"] = pd.concat(
+            [
+                results["cox"],
+                by_site.table.assign(
+                    model="stratified_by_site", n=by_site.n, events=by_site.events
+                ),
+            ],
+            ignore_index=True,
+        )
+    steps = {
+        "ph_test": lambda: sensitivity.ph_diagnostics(cox),
+        "dose_response": lambda: sensitivity.dose_responses(frame, settings, categorical),
+        "competing_risks": lambda: sensitivity.competing_risks(frame, settings),
+    }
+    for name, step in steps.items():
+        started = time.perf_counter()
+        results[name] = step()
+        log.info("model: %s in %.1f s", name, time.perf_counter() - started)
+    started = time.perf_counter()
+    results.update(sensitivity.interval_censored(frame, settings, categorical))
+    log.info("model: interval-censored sensitivity in %.1f s", time.perf_counter() - started)
+    labelled = with_labels(episodes)
+    results["response_rates"] = response_rates(labelled, settings.km_groups)
+    results["attrition"] = attrition(episodes)
+    return results
+
+
+def survival_curves(frame: pd.DataFrame, settings: ModelSettings) -> dict[str, pd.DataFrame]:
+    """KM curves, medians, landmarks and RMST per stratum; log-rank tests; RMST contrasts."""
+    out: dict[str, list[pd.DataFrame]] = {
+        k: []
+        for k in (
+            "km_curves",
+            "survival_summary",
+            "landmarks",
+            "rmst",
+            "logrank",
+            "rmst_difference",
+        )
+    }
     for grouping in ("all", *settings.km_groups):
         group = None if grouping == "all" else grouping
+        if group and frame[group].nunique() < 2:
+            continue
         km = fit_km(frame, TIME, EVENT, group=group, landmarks=settings.landmarks_days)
         for name, table in (
             ("km_curves", km.curve),
@@ -45,30 +103,41 @@ def fit_all(episodes: pd.DataFrame, settings: ModelSettings) -> dict[str, pd.Dat
         out["rmst"].append(
             _grouped(rmst(frame, TIME, EVENT, group=group, horizon=settings.horizon_days), grouping)
         )
-        if group and frame[group].nunique() > 1:
+        if group:
             out["logrank"].append(logrank(frame, TIME, EVENT, group).assign(grouping=grouping))
-    results = {k: pd.concat(v, ignore_index=True) for k, v in out.items() if v}
-    results["cox"] = fit_main_cox(frame, settings)
-    results["response_rates"] = response_rates(with_labels(episodes), settings.km_groups)
-    results["attrition"] = attrition(episodes)
-    return results
+    for grouping in CONTRASTS:
+        if frame[grouping].nunique() < 2:
+            continue
+        reference = REFERENCE.get(grouping)
+        diff = rmst_difference(
+            frame, TIME, EVENT, grouping, settings.horizon_days, reference=reference
+        )
+        out["rmst_difference"].append(_grouped(diff, grouping))
+    # Stratified log-rank: route compared within single infusions and within series.
+    if frame["route"].nunique() > 1 and frame["pattern"].nunique() > 1:
+        out["logrank"].append(
+            logrank(frame, TIME, EVENT, "route", strata="pattern").assign(grouping="route|pattern")
+        )
+    return {k: pd.concat(v, ignore_index=True) for k, v in out.items() if v}
 
 
-def fit_main_cox(frame: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:
+def fit_main_cox(
+    frame: pd.DataFrame, settings: ModelSettings, strata: str | None = None
+) -> CoxResult:
     """The main Cox model; robust SEs clustered by patient when patients repeat."""
     repeated = frame[PATIENT_KEY].duplicated().any()
     categorical = [c for c in settings.covariates if c in CATEGORICAL]
-    cox = fit_cox(
+    return fit_cox(
         frame,
         TIME,
         EVENT,
         covariates=list(settings.covariates),
         categorical=categorical,
         reference={k: v for k, v in REFERENCE.items() if k in categorical},
+        strata=strata,
         cluster=PATIENT_KEY if repeated else None,
         ties=settings.ties,
     )
-    return cox.table.assign(model="main", n=cox.n, events=cox.events)
 
 
 def _grouped(table: pd.DataFrame, grouping: str) -> pd.DataFrame:
@@ -78,9 +147,11 @@ def _grouped(table: pd.DataFrame, grouping: str) -> pd.DataFrame:
 def fit_and_store(wh: Warehouse, run_id: str, settings: ModelSettings) -> dict[str, Any]:
     """Fit on this run's episodes and replace this run's rows in every results table."""
     results = fit_all(read_episodes(wh, run_id), settings)
+    results["adverse_event_rates"] = adverse_event_rates(
+        wh.read("core", "treatments"), wh.read("core", "adverse_events")
+    )
     with wh.begin() as conn:
-        counts = {
+        return {
             name: wh.replace_run_rows(conn, "results", name, run_id, frame)
             for name, frame in results.items()
         }
-    return counts

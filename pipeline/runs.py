@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, inspect, select, update
+from sqlalchemy import delete, select, update
 
 from pipeline.warehouse import Warehouse
 
@@ -127,7 +127,7 @@ def latest_run_id(wh: Warehouse, status: str = "success") -> str | None:
 def recent_runs(wh: Warehouse, limit: int = 10) -> pd.DataFrame:
     """The newest runs (empty frame when the warehouse has none or no schema yet)."""
     runs = wh.table("results", "model_runs")
-    if not inspect(wh.engine).has_table(runs.name, schema=runs.schema):
+    if not wh.has_table("results", "model_runs"):
         return pd.DataFrame()
     query = (
         select(

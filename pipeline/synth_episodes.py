@@ -153,7 +153,9 @@ def _diary(
     first = rng.uniform(0.5, 1.5, horizon.size)
     # Responders keep only a few visits after the return, so no slots are needed far beyond it.
     span = np.where(resp, np.minimum(horizon, t_true + 8 * DIARY_GAP_DAYS[1]), horizon)
-    n_slots = np.where(span >= first, np.floor((span - first) / DIARY_GAP_DAYS[0]).astype(np.int64) + 1, 0)
+    n_slots = np.where(
+        span >= first, np.floor((span - first) / DIARY_GAP_DAYS[0]).astype(np.int64) + 1, 0
+    )
     ep = np.repeat(np.arange(horizon.size), n_slots)
     gaps = rng.uniform(*DIARY_GAP_DAYS, ep.size)
     starts = np.cumsum(n_slots) - n_slots

@@ -244,12 +244,125 @@ def _define_results(make: TableFactory) -> None:
     )
     make(
         "results",
+        "adverse_event_rates",
+        *_run_columns(),
+        Column("route", String(8)),
+        Column("dose_band", String(16)),
+        Column("event", Text),
+        Column("administrations", Integer),
+        Column("with_event", Integer),
+        Column("rate", Float),
+    )
+    make(
+        "results",
         "attrition",
         *_run_columns(),
         Column("step", Integer, nullable=False),
         Column("description", Text, nullable=False),
         Column("remaining", Integer),
         Column("excluded", Integer),
+    )
+
+
+def _define_sensitivity_results(make: TableFactory) -> None:
+    """Secondary analyses: PH diagnostics, dose-response, interval censoring, competing risks."""
+    grouped = (
+        Column("grouping", String(32), nullable=False),
+        Column("group_value", Text, nullable=False),
+    )
+    make(
+        "results",
+        "rmst_difference",
+        *_run_columns(),
+        Column("grouping", String(32), nullable=False),
+        Column("group_value", Text, nullable=False),
+        Column("reference", Text),
+        Column("horizon", Float),
+        Column("difference", Float),
+        Column("lower", Float),
+        Column("upper", Float),
+        Column("p", Float),
+    )
+    make(
+        "results",
+        "ph_test",
+        *_run_columns(),
+        Column("model", String(32), nullable=False),
+        Column("term", Text, nullable=False),
+        Column("statistic", Float),
+        Column("df", Float),
+        Column("p", Float),
+        Column("violated", Boolean),
+    )
+    make(
+        "results",
+        "dose_response",
+        *_run_columns(),
+        Column("variable", String(32), nullable=False),
+        Column("value", Float),
+        Column("hr", Float),
+        Column("hr_lower", Float),
+        Column("hr_upper", Float),
+    )
+    make(
+        "results",
+        "turnbull",
+        *_run_columns(),
+        *[c.copy() for c in grouped],
+        Column("time", Float),
+        Column("survival", Float),
+    )
+    make(
+        "results",
+        "interval_weibull",
+        *_run_columns(),
+        *[c.copy() for c in grouped],
+        Column("shape", Float),
+        Column("scale", Float),
+        Column("shape_lower", Float),
+        Column("shape_upper", Float),
+        Column("scale_lower", Float),
+        Column("scale_upper", Float),
+        Column("median", Float),
+        Column("n", Integer),
+    )
+    make(
+        "results",
+        "interval_cox",
+        *_run_columns(),
+        Column("term", Text, nullable=False),
+        Column("ph_coef", Float),
+        Column("ph_se", Float),
+        Column("ph_lower", Float),
+        Column("ph_upper", Float),
+        Column("p", Float),
+    )
+    make(
+        "results",
+        "competing_risks",
+        *_run_columns(),
+        Column("cause", String(32), nullable=False),
+        Column("day", Float),
+        Column("cif", Float),
+        Column("lower", Float),
+        Column("upper", Float),
+    )
+    make(
+        "results",
+        "cox_baseline",
+        *_run_columns(),
+        Column("model", String(32), nullable=False),
+        Column("stratum", Text),
+        Column("time", Float),
+        Column("cumhaz", Float),
+    )
+    make(
+        "results",
+        "cox_means",
+        *_run_columns(),
+        Column("model", String(32), nullable=False),
+        Column("term", Text, nullable=False),
+        Column("mean", Float),
     )
 
 
@@ -268,4 +381,5 @@ def build_metadata(dialect: str) -> MetaData:
         return Table(name, metadata, *columns, schema=layer)
 
     define_tables(metadata, make)
+    _define_sensitivity_results(make)
     return metadata

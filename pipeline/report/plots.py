@@ -57,3 +57,34 @@ def forest_plot(cox: pd.DataFrame) -> str:
     ax.set_xlabel("hazard ratio of pain returning (95 % CI)")
     ax.grid(alpha=0.3, axis="x")
     return _png(fig)
+
+
+def dose_response_plot(curves: pd.DataFrame, variable: str, xlabel: str) -> str:
+    """Adjusted HR across the range of one variable (natural spline), relative to its median."""
+    curve = curves.loc[curves.variable == variable].sort_values("value")
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    ax.plot(curve.value, curve.hr, color="#1f4e79")
+    ax.fill_between(curve.value, curve.hr_lower, curve.hr_upper, alpha=0.2, color="#1f4e79")
+    ax.axhline(1, color="grey", linestyle="--")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("HR of pain returning vs median")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def interval_plot(km: pd.DataFrame, turnbull: pd.DataFrame) -> str:
+    """Right-censored KM (return at the visit it was seen) beside the Turnbull NPMLE."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    overall = km.loc[km.grouping == "all"].sort_values("time")
+    ax.step(overall.time, overall.survival, where="post", label="Kaplan–Meier (visit of return)")
+    tb = turnbull.sort_values("time")
+    ax.step(
+        tb.time, tb.survival, where="post", label="Turnbull (interval-censored)", linestyle="--"
+    )
+    ax.set_xlabel("days since end of treatment")
+    ax.set_ylabel("probability still relieved")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return _png(fig)

@@ -6,7 +6,6 @@ can query, with the same small-cell suppression.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline import runs
 from pipeline.config import Settings
-from pipeline.report.plots import forest_plot, km_plot
+from pipeline.report.plots import dose_response_plot, forest_plot, interval_plot, km_plot
 from pipeline.report.suppress import suppress_counts
 from pipeline.warehouse import Warehouse
 
@@ -26,15 +25,29 @@ RESULT_TABLES = (
     "survival_summary",
     "landmarks",
     "rmst",
+    "rmst_difference",
     "logrank",
     "cox",
+    "ph_test",
     "km_curves",
+    "dose_response",
+    "turnbull",
+    "interval_weibull",
+    "interval_cox",
+    "competing_risks",
+    "adverse_event_rates",
 )
 GROUP_TITLES = {
     "all": "All responders",
     "route": "By route",
     "pattern": "Single infusion vs series",
+    "dose_band": "By dose (mg/kg)",
+    "infusion_band": "By infusion length",
+    "primary_condition": "By condition",
+    "comorbidity_band": "By number of comorbidities",
+    "severity_band": "By baseline pain severity",
 }
+AT_RISK_DAYS = (0, 7, 14, 30, 60, 90)
 
 
 def load_results(wh: Warehouse, run_id: str) -> dict[str, pd.DataFrame]:
@@ -52,71 +65,143 @@ def quarantine_summary(wh: Warehouse, run_id: str) -> pd.DataFrame:
     return failed.groupby(["source_table", "rule_id"], as_index=False)["rows_failed"].sum()
 
 
+def at_risk_table(curves: pd.DataFrame, grouping: str) -> pd.DataFrame:
+    """Numbers at risk at fixed days under a KM plot (R's ``summary(fit, times=)``)."""
+    rows = {}
+    for value, curve in curves.loc[curves.grouping == grouping].groupby("group_value"):
+        curve = curve.sort_values("time")
+        counts = []
+        for day in AT_RISK_DAYS:
+            later = curve.loc[curve.time >= day, "at_risk"]
+            counts.append(int(later.iloc[0]) if len(later) else 0)
+        rows[value] = counts
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[f"day {d}" for d in AT_RISK_DAYS])
+
+
 def _table(frame: pd.DataFrame, columns: list[str] | None = None, digits: int = 3) -> str:
     if frame.empty:
         return "<p class='muted'>none</p>"
-    shown = frame[columns] if columns else frame
+    shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
     return shown.to_html(
         index=False, float_format=lambda v: f"{v:.{digits}g}", na_rep="–", classes="tbl", border=0
     )
 
 
+def _suppressed_at_risk(curves: pd.DataFrame, grouping: str, k: int) -> str:
+    table = at_risk_table(curves, grouping)
+    masked = table.astype(object).where(~table.apply(lambda c: c.between(1, k - 1)), f"<{k}")
+    return masked.to_html(classes="tbl", border=0)
+
+
 def write_report(wh: Warehouse, run_id: str, settings: Settings) -> Path:
     """Write ``<report_dir>/<run_id>/report.html`` and return its path."""
-    results = load_results(wh, run_id)
+    r = load_results(wh, run_id)
     run = runs.get_run(wh, run_id) or {}
     k = settings.min_cell_count
+    ph = r["ph_test"]
     sections: dict[str, Any] = {
         "attrition": _table(
-            suppress_counts(results["attrition"], k),
-            ["step", "description", "remaining", "excluded"],
+            suppress_counts(r["attrition"], k), ["step", "description", "remaining", "excluded"]
         ),
         "response": _table(
-            suppress_counts(results["response_rates"], k),
+            suppress_counts(r["response_rates"], k),
             ["grouping", "group_value", "episodes", "with_baseline", "responders", "response_rate"],
         ),
         "summary": _table(
-            suppress_counts(results["survival_summary"], k),
+            suppress_counts(r["survival_summary"], k),
             ["grouping", "group_value", "n", "events", "median", "median_lower", "median_upper"],
         ),
         "landmarks": _table(
-            results["landmarks"], ["grouping", "group_value", "day", "survival", "lower", "upper"]
+            r["landmarks"], ["grouping", "group_value", "day", "survival", "lower", "upper"]
         ),
-        "rmst": _table(
-            results["rmst"], ["grouping", "group_value", "horizon", "rmst", "lower", "upper"]
+        "rmst": _table(r["rmst"], ["grouping", "group_value", "horizon", "rmst", "lower", "upper"]),
+        "rmst_difference": _table(
+            r["rmst_difference"],
+            ["grouping", "group_value", "reference", "difference", "lower", "upper", "p"],
         ),
-        "logrank": _table(results["logrank"], ["grouping", "statistic", "df", "p"]),
-        "cox": _table(results["cox"], ["term", "hr", "hr_lower", "hr_upper", "p"]),
+        "logrank": _table(r["logrank"], ["grouping", "statistic", "df", "p"]),
+        "cox": _table(
+            r["cox"].loc[r["cox"].model == "main"], ["term", "hr", "hr_lower", "hr_upper", "p"]
+        ),
+        "cox_site": _table(
+            r["cox"].loc[r["cox"].model == "stratified_by_site"],
+            ["term", "hr", "hr_lower", "hr_upper", "p"],
+        ),
+        "ph": _table(ph, ["term", "statistic", "df", "p", "violated"]),
+        "ph_violated": list(ph.loc[ph.violated.astype(bool), "term"]),
+        "weibull": _table(
+            suppress_counts(r["interval_weibull"], k),
+            [
+                "grouping",
+                "group_value",
+                "n",
+                "shape",
+                "shape_lower",
+                "shape_upper",
+                "scale",
+                "median",
+            ],
+        ),
+        "interval_cox": _table(r["interval_cox"], ["term", "ph_coef", "ph_lower", "ph_upper", "p"]),
+        "competing": _table(r["competing_risks"], ["cause", "day", "cif", "lower", "upper"]),
+        "adverse": _table(
+            suppress_counts(r["adverse_event_rates"], k),
+            ["event", "route", "dose_band", "administrations", "with_event", "rate"],
+        ),
         "dq": _table(
             suppress_counts(quarantine_summary(wh, run_id).rename(columns={"rows_failed": "n"}), k)
         ),
     }
-    plots = {
-        grouping: km_plot(results["km_curves"], grouping, GROUP_TITLES.get(grouping, grouping))
-        for grouping in results["km_curves"]["grouping"].unique()
+    curves = r["km_curves"]
+    groupings = [g for g in GROUP_TITLES if g in set(curves["grouping"])]
+    km = [
+        {
+            "title": GROUP_TITLES[g],
+            "png": km_plot(curves, g, GROUP_TITLES[g]),
+            "at_risk": _suppressed_at_risk(curves, g, k),
+        }
+        for g in groupings
+    ]
+    figures = {
+        "forest": forest_plot(r["cox"].loc[r["cox"].model == "main"])
+        if not r["cox"].empty
+        else None,
+        "dose": dose_response_plot(
+            r["dose_response"], "dose_mg_per_kg", "dose (mg/kg per administration)"
+        )
+        if not r["dose_response"].empty
+        else None,
+        "infusion": dose_response_plot(
+            r["dose_response"], "infusion_hours", "infusion length (hours)"
+        )
+        if not r["dose_response"].empty
+        else None,
+        "interval": interval_plot(curves, r["turnbull"]) if not r["turnbull"].empty else None,
     }
-    forest = forest_plot(results["cox"]) if not results["cox"].empty else None
+    lineage = {
+        key: run.get(key)
+        for key in (
+            "run_id",
+            "dag_run_id",
+            "trigger",
+            "code_version",
+            "input_fingerprint",
+            "started_at",
+            "timings",
+        )
+    }
     env = Environment(
         loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape()
     )
     page = env.get_template("report.html.j2").render(
         run_id=run_id,
-        run=run,
-        lineage=html.escape(
-            json.dumps(
-                {
-                    k: run.get(k)
-                    for k in ("trigger", "code_version", "input_fingerprint", "started_at")
-                },
-                default=str,
-                indent=1,
-            )
-        ),
         sections=sections,
-        plots=plots,
-        titles=GROUP_TITLES,
-        forest=forest,
+        km=km,
+        figures=figures,
+        lineage=json.dumps(lineage, default=str, indent=1),
+        parameters=run.get("parameters") or "{}",
         min_cell=k,
+        horizon=settings.models.horizon_days,
     )
     out_dir = Path(settings.report_dir) / run_id
     out_dir.mkdir(parents=True, exist_ok=True)

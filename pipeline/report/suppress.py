@@ -18,7 +18,10 @@ COUNT_COLUMNS = (
     "responders",
     "remaining",
     "excluded",
+    "administrations",
+    "with_event",
 )
+RATE_COLUMNS = ("response_rate", "rate")
 
 
 def suppress_counts(frame: pd.DataFrame, min_count: int = 11) -> pd.DataFrame:
@@ -35,6 +38,7 @@ def suppress_counts(frame: pd.DataFrame, min_count: int = 11) -> pd.DataFrame:
             small = values.between(1, min_count - 1)
             small_any |= small
             out[column] = values.astype("Int64").astype(object).where(~small, f"<{min_count}")
-    if "response_rate" in out.columns:
-        out["response_rate"] = out["response_rate"].astype(object).where(~small_any, "suppressed")
+    for column in RATE_COLUMNS:
+        if column in out.columns:
+            out[column] = out[column].astype(object).where(~small_any, "suppressed")
     return out

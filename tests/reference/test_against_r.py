@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
-from tests.reference.ref_datasets import load
 
 from pipeline.models import fit_cox, fit_km, logrank, ph_test, rmst, rmst_difference
+from tests.reference.ref_datasets import load
 
 R = json.loads((Path(__file__).with_name("r_values.json")).read_text())
 REL = 1e-4

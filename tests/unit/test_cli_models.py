@@ -106,10 +106,20 @@ def test_predict_profile_mismatch(rossi_csv: Path, tmp_path: Path) -> None:
         run([*argv, "--covariates", "fin,age"])
 
 
-def test_predict_run_not_implemented(tmp_path: Path) -> None:
+def test_predict_unknown_run_names_it(tmp_path: Path) -> None:
     profile = write_profile(tmp_path, {})
-    with pytest.raises(NotImplementedError, match="--episodes"):
-        run(["predict", "--profile", str(profile), "--run", "r1", "--warehouse", "sqlite://"])
+    with pytest.raises(ValueError, match="r1"):
+        run(
+            [
+                "predict",
+                "--profile",
+                str(profile),
+                "--run",
+                "r1",
+                "--warehouse",
+                f"sqlite:///{tmp_path}/w.db",
+            ]
+        )
 
 
 def test_help_has_example(capsys) -> None:

@@ -37,7 +37,7 @@ def test_true_log_hazard_ratios_lie_inside_95_ci(patients, seed):
     frames, truth = generate(patients, seed)
     core = core_frames(frames)
     episodes = derive_episodes(core["patients"], core["treatments"], core["pain_assessments"])
-    cox = fit_main_cox(analysis_frame(episodes), ModelSettings()).set_index("term")
+    cox = fit_main_cox(analysis_frame(episodes), ModelSettings()).table.set_index("term")
     for term, beta in truth["log_hazard_ratios"].items():
         row = cox.loc[term]
         lower, upper = row.coef - 1.959964 * row.se, row.coef + 1.959964 * row.se

@@ -58,3 +58,23 @@ def test_warehouse_url_from_environment(tmp_path):
     run = relief("run", "--landing", "landing", "--demo", cwd=tmp_path, RELIEF_WAREHOUSE_URL=url)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "relief_warehouse.db").exists()
+
+
+def test_predict_from_a_stored_run(tmp_path):
+    relief("synth", "--patients", "300", "--seed", "3", "--out", "landing/d1", cwd=tmp_path)
+    run = relief("run", "--landing", "landing", "--demo", cwd=tmp_path)
+    run_id = dict(line.split(": ", 1) for line in run.stdout.strip().splitlines())["run id"]
+    profile = tmp_path / "profile.json"
+    profile.write_text(
+        '{"route": "IN", "is_series": false, "dose_mg_per_kg": 0.5, "infusion_hours": 0.1,'
+        ' "n_comorbidities": 2, "baseline_score": 8}'
+    )
+    shown = relief("predict", "--run", run_id, "--profile", str(profile), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"run {run_id}" in shown.stdout and "P(relief lasts 30 days)" in shown.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"route": "IN", "colour": "blue"}')
+    refused = relief("predict", "--run", run_id, "--profile", str(bad), cwd=tmp_path)
+    assert (
+        refused.returncode == 2 and "colour" in refused.stderr and "Traceback" not in refused.stderr
+    )

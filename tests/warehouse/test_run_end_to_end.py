@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -46,7 +47,7 @@ def test_full_run_fills_every_result_table_and_lineage(warehouse_url, settings_f
     assert "pseudonym_key" not in run.parameters
     report = summary.report
     assert report.endswith("report.html")
-    html = open(report, encoding="utf-8").read()
+    html = Path(report).read_text(encoding="utf-8")
     assert "Kaplan" in html and "data:image/png;base64," in html
 
     # No raw patient identifier anywhere in staging or core.
