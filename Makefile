@@ -17,7 +17,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
 
-.PHONY: demo test lint format bench venv clean
+.PHONY: demo test lint format bench venv clean browser
 
 venv: $(STAMP)
 
@@ -41,8 +41,14 @@ demo: $(STAMP)
 	@echo "== 3/3 results"
 	@$(BIN)/relief runs --warehouse sqlite:///$(DEMO_DIR)/warehouse.db
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Headless Chromium renders the report in tests/report (Debian package; installed when root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: the browser test of the report will be skipped"; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
