@@ -12,17 +12,24 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import cli_models
+from pipeline import cli_db, cli_dq, cli_ingest, cli_models
 from pipeline.config import ConfigError, from_env
 
 EPILOG = """examples:
   relief synth --patients 2000 --seed 7 --out landing/2025-01-15
   relief run --landing landing/ --demo
   relief run --landing landing/ --warehouse postgresql://postgres@127.0.0.1/relief
+  relief ingest --source omop --path postgresql://reader@cdm-host/cdm --cdm-schema cdm54
+  relief dq                      # the last run's quarantined rows, grouped by rule
+  relief db upgrade --warehouse postgresql://postgres@127.0.0.1/relief   # apply migrations
+  relief predict --run RUN_ID --profile profile.json
+  relief fit --episodes episodes.csv --time days --event returned --covariates dose --out fit/
 
 environment:
   RELIEF_WAREHOUSE_URL   default warehouse (SQLAlchemy URL); default sqlite:///relief_warehouse.db
-  RELIEF_PSEUDONYM_KEY   secret key for pseudonymising patient ids (required unless --demo)
+  RELIEF_PSEUDONYM_KEY   secret key for pseudonymising patient ids (required unless --demo;
+                         also read from the Airflow Variable relief_pseudonym_key or the
+                         password of the Airflow Connection relief_pseudonym)
   RELIEF_REPORT_DIR      where reports are written; default ./reports
 """
 
@@ -86,7 +93,8 @@ def build_parser() -> tuple[
     )
     runs.add_argument("--limit", type=int, default=10, help="how many runs to show (default 10)")
     commands = {"synth": cmd_synth, "run": cmd_run, "runs": cmd_runs}
-    commands.update(cli_models.add_commands(sub))
+    for module in (cli_ingest, cli_dq, cli_models, cli_db):
+        commands.update(module.add_commands(sub))
     return parser, commands
 
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.pseudonym import key_from_env
 from pipeline.strata import KM_STRATA
 
 DEFAULT_WAREHOUSE_URL = "sqlite:///relief_warehouse.db"
@@ -106,11 +107,12 @@ def from_env(
     """
     env = dict(os.environ) if env is None else env
     demo = demo or env.get("RELIEF_DEMO") == "1"
-    key = env.get("RELIEF_PSEUDONYM_KEY")
+    key = key_from_env(env)
     if not key:
         if not demo:
             raise ConfigError(
-                "RELIEF_PSEUDONYM_KEY is not set. Set it to a secret of at least 16 characters "
+                "RELIEF_PSEUDONYM_KEY is not set (nor the Airflow Variable relief_pseudonym_key or "
+                "Connection relief_pseudonym). Set it to a secret of at least 16 characters "
                 "(it keys the HMAC that pseudonymises patient ids), or pass --demo for synthetic data."
             )
         key = DEMO_PSEUDONYM_KEY

@@ -1,21 +1,53 @@
 """Rules that need more than one table: a row can be fine alone and wrong in context.
 
+They run as SQL where the data lives: staging (this delivery) against staging and
+core, through SQLAlchemy Core with bound parameters only. Each rule is an
+``INSERT INTO quarantine.rows ... SELECT`` that judges the rows of this delivery that
+passed every earlier rule (the GX suites, whose failures ``pipeline.validate`` has
+already inserted, and the cross rules before it in ``RULES``) against reference rows
+that passed too: a treatment of a quarantined patient would otherwise reach core
+without its patient. Nothing is pulled into Python; only counts come back.
+
+Staging holds text. Rows compared here passed their type rules first, so the casts
+cannot fail; instants are compared as day numbers, ``julianday`` on SQLite and epoch
+seconds of a ``timestamptz`` (session time zone pinned to UTC for the transaction) on
+PostgreSQL, so ``...+02:00`` and ``...Z`` compare correctly on both.
+
 Dose plausibility bounds per route (mg/kg per administration) are wide on purpose:
-they catch unit errors (mg entered as µg, weight in lb), not clinical choices. Upper
-bounds follow the Ketalar (ketamine HCl) US label: IV induction 1-4.5 mg/kg, IM
-6.5-13 mg/kg; intranasal analgesic doses in trials stay ≤ 1.5 mg/kg (Shimonovich et al.
-2016, Acad Emerg Med 23:1066), subcutaneous and oral ≤ 3 and ≤ 10 mg/kg.
-See docs/validation.md.
+they catch unit errors (mg entered as µg, weight in lb), not clinical choices. See
+docs/validation.md for the sources of every bound.
 """
 
 from __future__ import annotations
 
-import pandas as pd
-from sqlalchemy import select
+from dataclasses import dataclass
 
-from pipeline.schema import PATIENT_KEY, SOURCE_ROW
+from sqlalchemy import (
+    TIMESTAMP,
+    Connection,
+    Float,
+    Integer,
+    Select,
+    Table,
+    Text,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
+
+from pipeline.schema import PATIENT_KEY
 from pipeline.warehouse import Warehouse
 
+# (lowest, highest) plausible mg/kg for one administration; sources in docs/validation.md.
 DOSE_MG_PER_KG_BOUNDS: dict[str, tuple[float, float]] = {
     "IV": (0.05, 4.5),
     "IM": (0.1, 13.0),
@@ -23,89 +55,361 @@ DOSE_MG_PER_KG_BOUNDS: dict[str, tuple[float, float]] = {
     "SC": (0.05, 3.0),
     "PO": (0.1, 10.0),
 }
+DEATH_DATE = "death_date"  # optional patients column (landing contract extension)
+ISO_DATE_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
 
-def known_keys(wh: Warehouse) -> dict[str, set[str]]:
-    """Patients and treatments already in core (earlier deliveries)."""
-    patients = wh.table("core", "patients")
-    treatments = wh.table("core", "treatments")
-    with wh.engine.connect() as conn:
-        return {
-            "patients": set(conn.execute(select(patients.c[PATIENT_KEY])).scalars()),
-            "treatments": set(conn.execute(select(treatments.c.treatment_id)).scalars()),
-        }
+@dataclass(frozen=True)
+class CrossRule:
+    rule_id: str
+    table: str
+    column: str
+    checks: str  # one line for docs and ``relief dq``
 
 
-def run(
-    typed: dict[str, pd.DataFrame], single: pd.DataFrame, known: dict[str, set[str]]
-) -> pd.DataFrame:
-    """Cross-table failures, judged against rows that passed their own table's rules."""
+RULES: tuple[CrossRule, ...] = (
+    CrossRule(
+        "patients.death_date.is_iso_date",
+        "patients",
+        DEATH_DATE,
+        "death_date, when given, is an ISO-8601 date",
+    ),
+    *(
+        CrossRule(
+            f"{t}.patient_id.known_patient",
+            t,
+            "patient_id",
+            "patient is in this delivery's valid patients rows or in core",
+        )
+        for t in ("treatments", "pain_assessments", "adverse_events")
+    ),
+    CrossRule(
+        "treatments.dose_mg.per_kg_for_route",
+        "treatments",
+        "dose_mg",
+        "dose_mg / weight_kg lies within the plausible mg/kg bounds of the route",
+    ),
+    CrossRule(
+        "treatments.administered_at.not_after_death",
+        "treatments",
+        "administered_at",
+        "the administration date is not after the patient's death_date",
+    ),
+    CrossRule(
+        "treatments.administered_at.no_overlap",
+        "treatments",
+        "administered_at",
+        "an administration does not start before an earlier one of the patient has ended",
+    ),
+    CrossRule(
+        "adverse_events.treatment_id.known_treatment",
+        "adverse_events",
+        "treatment_id",
+        "treatment is in this delivery's valid treatments rows or in core",
+    ),
+)
 
-    def passing(table: str) -> pd.DataFrame:
-        frame = typed[table]
-        bad = single.loc[single.source_table == table, SOURCE_ROW] if not single.empty else []
-        return frame.loc[~frame[SOURCE_ROW].isin(bad)]
 
-    patients = known["patients"] | set(passing("patients")[PATIENT_KEY].dropna())
-    treatments = known["treatments"] | set(passing("treatments")["treatment_id"].dropna())
-    found = []
-    for table in ("treatments", "pain_assessments", "adverse_events"):
-        frame = typed[table]
-        unknown = frame[frame[PATIENT_KEY].notna() & ~frame[PATIENT_KEY].isin(patients)]
-        found.append(
-            _failures(
-                table,
-                unknown,
-                "patient_id.known_patient",
-                "patient_id",
-                None,
-                "patient is not in this or any earlier patients file",
+def _text(value: str) -> ColumnElement:
+    """A bound text parameter that both dialects type as text, even inside ``||``."""
+    return cast(literal(value, Text), Text)
+
+
+def _concat(*parts: ColumnElement | str) -> ColumnElement:
+    out = None
+    for part in parts:
+        piece = _text(part) if isinstance(part, str) else func.coalesce(cast(part, Text), "")
+        out = piece if out is None else out.op("||")(piece)
+    return out
+
+
+class CrossChecks:
+    """The cross-table rules of one delivery, run inside the caller's transaction."""
+
+    def __init__(self, wh: Warehouse, conn: Connection, delivery_id: str, run_id: str):
+        self.wh, self.conn = wh, conn
+        self.delivery_id, self.run_id = delivery_id, run_id
+        self.dialect = wh.dialect
+        self.quarantine = wh.table("quarantine", "rows")
+
+    # -- building blocks ---------------------------------------------------------------
+    def staging(self, table: str) -> Table:
+        return self.wh.table("staging", table)
+
+    def core(self, table: str) -> Table:
+        return self.wh.table("core", table)
+
+    def valid(self, table: str) -> Select:
+        """This delivery's rows of ``table`` that no rule has quarantined so far."""
+        s, q = self.staging(table), self.quarantine
+        bad = select(q.c.source_row).where(
+            q.c.delivery_id == self.delivery_id,
+            q.c.source_table == table,
+            q.c.source_row.is_not(None),
+        )
+        return select(s).where(s.c.delivery_id == self.delivery_id, s.c.source_row.not_in(bad))
+
+    def days(self, value: ColumnElement) -> ColumnElement:
+        """An ISO text or DateTime value as a (fractional) UTC day number."""
+        if self.dialect == "sqlite":
+            return func.julianday(value)
+        return extract("epoch", cast(value, TIMESTAMP(timezone=True))) / 86400.0
+
+    @staticmethod
+    def number(value: ColumnElement) -> ColumnElement:
+        return cast(func.nullif(value, ""), Float)
+
+    def death_date_text(self, patients: Table | ColumnElement) -> ColumnElement | None:
+        """death_date as text: its own column once the contract has it, else ``extra`` JSON."""
+        if DEATH_DATE in patients.c:
+            return cast(patients.c[DEATH_DATE], Text)
+        if "extra" not in patients.c:
+            return None
+        path = "$." + DEATH_DATE
+        if self.dialect == "sqlite":
+            return cast(func.json_extract(patients.c.extra, literal(path, Text)), Text)
+        return func.jsonb_extract_path_text(
+            cast(patients.c.extra, JSONB), literal(DEATH_DATE, Text)
+        )
+
+    # -- running -----------------------------------------------------------------------
+    def run(self) -> dict[str, int]:
+        """Insert every rule's failures into quarantine.rows; rows failed per rule id."""
+        if self.dialect == "postgresql":
+            self.conn.execute(select(func.set_config("TimeZone", "UTC", True)))
+        for rule in RULES:
+            rule_name = rule.rule_id.split(".", 1)[1].replace(".", "_")
+            query = getattr(self, "rule_" + rule_name)(rule.table)
+            if query is not None:
+                self._insert(rule, query)
+        q = self.quarantine
+        counted = self.conn.execute(
+            select(q.c.rule_id, func.count())
+            .where(q.c.delivery_id == self.delivery_id, q.c.rule_id.in_([r.rule_id for r in RULES]))
+            .group_by(q.c.rule_id)
+        )
+        found = dict(counted.all())
+        return {rule.rule_id: int(found.get(rule.rule_id, 0)) for rule in RULES}
+
+    def _insert(self, rule: CrossRule, failing: Select) -> None:
+        """``failing`` selects (source_row, value, message) of this delivery's rows."""
+        rows = failing.subquery()
+        s = self.staging(rule.table)
+        source_file = (
+            select(s.c.source_file)
+            .where(s.c.delivery_id == self.delivery_id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        q = self.quarantine
+        columns = ("delivery_id", "source_table", "source_file", "source_row", "rule_id")
+        columns += ("column_name", "value", "message", "run_id")
+        insert = q.insert().from_select(
+            list(columns),
+            select(
+                _text(self.delivery_id),
+                _text(rule.table),
+                source_file,
+                rows.c.source_row,
+                _text(rule.rule_id),
+                _text(rule.column),
+                cast(rows.c.value, Text),
+                rows.c.message,
+                _text(self.run_id),
+            ),
+        )
+        self.conn.execute(insert)
+
+    # -- the rules, in RULES order -----------------------------------------------------
+    def rule_death_date_is_iso_date(self, table: str) -> Select | None:
+        v = self.valid(table).subquery()
+        death = self.death_date_text(v)
+        if death is None:
+            return None
+        return select(
+            v.c.source_row,
+            death.label("value"),
+            _concat(
+                "death_date '",
+                death,
+                "' is not an ISO-8601 date (YYYY-MM-DD); correct it or leave it empty",
+            ).label("message"),
+        ).where(death.is_not(None), death != "", ~death.regexp_match(ISO_DATE_RE))
+
+    def rule_patient_id_known_patient(self, table: str) -> Select:
+        v = self.valid(table).subquery()
+        patients = self.valid("patients").subquery()
+        core = self.core("patients")
+        staged = self.staging("patients")
+        in_delivery = select(staged.c[PATIENT_KEY]).where(
+            staged.c.delivery_id == self.delivery_id, staged.c[PATIENT_KEY].is_not(None)
+        )
+        message = case(
+            (
+                v.c[PATIENT_KEY].in_(in_delivery),
+                _text(
+                    "the patient's own row in the patients file was quarantined "
+                    "(see its rule in relief dq); fix that row and re-deliver"
+                ),
+            ),
+            else_=_text(
+                "patient_id is in neither this delivery's patients file nor an earlier "
+                "delivery; add the patient or correct patient_id"
+            ),
+        )
+        return select(v.c.source_row, null().label("value"), message.label("message")).where(
+            v.c[PATIENT_KEY].is_not(None),
+            v.c[PATIENT_KEY].not_in(
+                select(patients.c[PATIENT_KEY]).where(patients.c[PATIENT_KEY].is_not(None))
+            ),
+            v.c[PATIENT_KEY].not_in(
+                select(core.c[PATIENT_KEY]).where(core.c[PATIENT_KEY].is_not(None))
+            ),
+        )
+
+    def rule_dose_mg_per_kg_for_route(self, table: str) -> Select:
+        v = self.valid(table).subquery()
+        per_kg = self.number(v.c.dose_mg) / func.nullif(self.number(v.c.weight_kg), 0.0)
+        outside = or_(
+            *(
+                and_(v.c.route == route, or_(per_kg < low, per_kg > high))
+                for route, (low, high) in DOSE_MG_PER_KG_BOUNDS.items()
             )
         )
-    events = typed["adverse_events"]
-    orphan = events[events.treatment_id.notna() & ~events.treatment_id.isin(treatments)]
-    found.append(
-        _failures(
-            "adverse_events",
-            orphan,
-            "treatment_id.known_treatment",
-            "treatment_id",
-            "treatment_id",
-            "adverse event refers to a treatment that is not in any treatments file",
+        bounds = case(
+            *(
+                (v.c.route == route, _text(f"{low:g}–{high:g}"))
+                for route, (low, high) in DOSE_MG_PER_KG_BOUNDS.items()
+            ),
+            else_=_text("?"),
         )
-    )
-    found.append(_dose_failures(typed["treatments"]))
-    return pd.concat(found, ignore_index=True)
+        message = _concat(
+            "dose_mg ",
+            v.c.dose_mg,
+            " mg / weight_kg ",
+            v.c.weight_kg,
+            " kg is outside the plausible ",
+            bounds,
+            " mg/kg for route ",
+            v.c.route,
+            "; check the units (mg not µg, kg not lb) and the route",
+        )
+        return select(v.c.source_row, v.c.dose_mg.label("value"), message.label("message")).where(
+            per_kg.is_not(None), outside
+        )
 
-
-def _dose_failures(treatments: pd.DataFrame) -> pd.DataFrame:
-    per_kg = treatments["dose_mg"] / treatments["weight_kg"]
-    bounds = treatments["route"].map(DOSE_MG_PER_KG_BOUNDS)
-    known = bounds.notna() & per_kg.notna()
-    low = bounds[known].map(lambda b: b[0])
-    high = bounds[known].map(lambda b: b[1])
-    bad_index = per_kg[known][(per_kg[known] < low) | (per_kg[known] > high)].index
-    bad = treatments.loc[bad_index].assign(mg_per_kg=per_kg[bad_index].round(3))
-    frame = _failures("treatments", bad, "dose_mg.per_kg_for_route", "dose_mg", "dose_mg", "")
-    if not frame.empty:
-        frame["message"] = [
-            f"{mg:g} mg/kg for route {route} is outside the plausible "
-            f"{DOSE_MG_PER_KG_BOUNDS[route][0]}-{DOSE_MG_PER_KG_BOUNDS[route][1]} mg/kg; check units (mg, kg)"
-            for mg, route in zip(bad["mg_per_kg"], bad["route"], strict=True)
+    def rule_administered_at_not_after_death(self, table: str) -> Select | None:
+        valid_patients = self.valid("patients").subquery()
+        staged_death = self.death_date_text(valid_patients)
+        if staged_death is None:
+            return None
+        core = self.core("patients")
+        parts = [
+            select(
+                valid_patients.c[PATIENT_KEY].label("patient_key"),
+                func.substr(staged_death, 1, 10).label("death"),
+            ).where(staged_death.regexp_match(ISO_DATE_RE))
         ]
-    return frame
+        if DEATH_DATE in core.c:  # earlier deliveries' deaths, unless re-delivered now
+            parts.append(
+                select(
+                    core.c[PATIENT_KEY], func.substr(cast(core.c[DEATH_DATE], Text), 1, 10)
+                ).where(
+                    core.c[DEATH_DATE].is_not(None),
+                    core.c[PATIENT_KEY].not_in(select(parts[0].subquery().c.patient_key)),
+                )
+            )
+        deaths = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        v = self.valid(table).subquery()
+        # Dates as written (local calendar days): a treatment on the day of death is allowed.
+        given = func.substr(v.c.administered_at, 1, 10)
+        message = _concat(
+            "administered_at '",
+            v.c.administered_at,
+            "' is after the patient's death_date ",
+            deaths.c.death,
+            "; check the treatment date, patient_id and death_date",
+        )
+        return (
+            select(v.c.source_row, v.c.administered_at.label("value"), message.label("message"))
+            .join_from(v, deaths, deaths.c.patient_key == v.c[PATIENT_KEY])
+            .where(given > deaths.c.death)
+        )
+
+    def rule_administered_at_no_overlap(self, table: str) -> Select:
+        v = self.valid(table).subquery()
+        core = self.core(table)
+        new_ids = select(v.c.treatment_id).where(v.c.treatment_id.is_not(None))
+        staged = select(
+            v.c[PATIENT_KEY].label("patient_key"),
+            v.c.treatment_id,
+            self.days(v.c.administered_at).label("start"),
+            (
+                self.days(v.c.administered_at)
+                + func.coalesce(self.number(v.c.duration_min), 0.0) / 1440.0
+            ).label("stop"),
+            v.c.source_row,
+            cast(v.c.administered_at, Text).label("value"),
+        ).where(v.c[PATIENT_KEY].is_not(None), v.c.administered_at.is_not(None))
+        earlier = select(
+            core.c[PATIENT_KEY],
+            core.c.treatment_id,
+            self.days(core.c.administered_at),
+            self.days(core.c.administered_at)
+            + func.coalesce(cast(core.c.duration_min, Float), 0.0) / 1440.0,
+            cast(null(), Integer),
+            cast(null(), Text),
+        ).where(  # a re-delivered treatment replaces its core row: not its own predecessor
+            core.c.administered_at.is_not(None), core.c.treatment_id.not_in(new_ids)
+        )
+        both = union_all(staged, earlier).subquery()
+        order = (both.c.start, both.c.treatment_id)
+        windowed = select(
+            both,
+            func.max(both.c.stop)
+            .over(partition_by=both.c.patient_key, order_by=order, rows=(None, -1))
+            .label("busy_until"),
+            func.lag(both.c.treatment_id)
+            .over(partition_by=both.c.patient_key, order_by=order)
+            .label("previous"),
+        ).subquery()
+        message = _concat(
+            "administered_at '",
+            windowed.c.value,
+            "' starts before an earlier administration of this patient has ended "
+            "(administered_at + duration_min; previous: ",
+            windowed.c.previous,
+            "); check both times and durations",
+        )
+        return select(windowed.c.source_row, windowed.c.value, message.label("message")).where(
+            windowed.c.source_row.is_not(None), windowed.c.busy_until > windowed.c.start
+        )
+
+    def rule_treatment_id_known_treatment(self, table: str) -> Select:
+        v = self.valid(table).subquery()
+        treatments = self.valid("treatments").subquery()
+        core = self.core("treatments")
+        message = _text(
+            "treatment_id is in neither this delivery's valid treatments rows nor an earlier "
+            "delivery; correct treatment_id or deliver (or fix) the treatment"
+        )
+        return select(
+            v.c.source_row, v.c.treatment_id.label("value"), message.label("message")
+        ).where(
+            v.c.treatment_id.is_not(None),
+            v.c.treatment_id.not_in(
+                select(treatments.c.treatment_id).where(treatments.c.treatment_id.is_not(None))
+            ),
+            v.c.treatment_id.not_in(
+                select(core.c.treatment_id).where(core.c.treatment_id.is_not(None))
+            ),
+        )
 
 
-def _failures(
-    table: str, rows: pd.DataFrame, rule: str, column: str, value_column: str | None, message: str
-) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            SOURCE_ROW: rows[SOURCE_ROW].astype(int).to_numpy(),
-            "rule_id": f"{table}.{rule}",
-            "column": column,
-            "value": rows[value_column].astype(str).to_numpy() if value_column else None,
-            "message": message,
-            "source_table": table,
-        }
-    )
+def run(wh: Warehouse, conn: Connection, delivery_id: str, run_id: str) -> dict[str, int]:
+    """Run every cross-table rule for one delivery inside ``conn``'s transaction.
+
+    Failures go straight into quarantine.rows; returns rows failed per rule id
+    (every rule in RULES, 0 when it passed or does not apply, e.g. no death_date).
+    """
+    return CrossChecks(wh, conn, delivery_id, run_id).run()

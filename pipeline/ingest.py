@@ -1,25 +1,34 @@
-"""Ingest: landing deliveries -> pseudonymised staging rows, recorded in the manifest.
+"""Ingest: source deliveries -> pseudonymised staging rows, recorded in the manifest.
 
-One transaction per delivery: its staging rows and its manifest row commit together,
-so a run killed mid-load leaves nothing half-loaded and the next run loads it again.
-A delivery whose files hash to a manifest entry already loaded is skipped: the same
-files twice load nothing new.
+Every source (landing files, OMOP CDM, FHIR bulk export, REDCap) is read into
+``RawTable``s in the landing contract; from there the path is shared. A delivery is
+first recorded as ``loading`` (committed, so a killed run leaves a visible trace), then
+its staging rows and its ``loaded`` manifest row commit in one transaction: a run killed
+mid-load leaves no staging rows behind and the next run loads the delivery again.
+A delivery whose content hashes to a manifest entry already loaded is skipped: the
+same files twice load nothing new. A corrected re-delivery has a new hash, loads as a
+new delivery, and replaces core rows by natural key in validation.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from sqlalchemy import delete, select, update
 
-from pipeline.pseudonym import pseudonymise
-from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_FILE
+from pipeline.pseudonym import Pseudonymiser, pseudonymise_arrow
+from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_FILE, SOURCE_ROW
 from pipeline.sources.landing import (
     DeliveryError,
     RawTable,
@@ -33,6 +42,14 @@ from pipeline.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 DONE_STATUSES = ("loaded", "promoted")
+
+# Extra columns are kept as JSON, except any that could identify a patient: by name, or
+# because a value equals one of the delivery's raw patient ids.
+IDENTIFYING_NAME = re.compile(
+    r"(patient|person|record|subject|mrn|nhs|ssn|social|insurance|passport|name|birth|dob|"
+    r"address|street|postcode|post_code|zip|phone|mobile|email|mail|ip_addr|identifier|_id$)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -52,108 +69,222 @@ def delivery_id_for(files: dict[str, str]) -> str:
 
 def ingest(wh: Warehouse, landing: Path, pseudonym_key: str) -> list[DeliveryOutcome]:
     """Load every new delivery under ``landing``; a bad delivery fails alone, the rest load."""
-    outcomes = []
-    for folder in find_deliveries(landing):
-        outcome = load_delivery(wh, folder, pseudonym_key)
-        log.info(
-            "delivery %s (%s): %s, %d rows",
-            outcome.delivery_id,
-            folder,
-            outcome.status,
-            outcome.rows,
-        )
-        if outcome.error:
-            log.error("delivery %s failed: %s", folder, outcome.error)
-        outcomes.append(outcome)
-    return outcomes
+    return [
+        _logged(load_delivery(wh, folder, pseudonym_key)) for folder in find_deliveries(landing)
+    ]
 
 
 def load_delivery(wh: Warehouse, folder: Path, pseudonym_key: str) -> DeliveryOutcome:
+    """One landing folder: hash its files (cheap skip), read, pseudonymise, load."""
     started = _now()
     try:
         paths = delivery_files(folder)
         hashes = {table: file_sha256(path) for table, path in paths.items()}
-    except (DeliveryError, OSError) as exc:
-        return _record_failure(wh, folder, f"f{_sha_text(str(folder))[:15]}", exc, started, {})
-    delivery_id = delivery_id_for(hashes)
+    except DeliveryError as exc:
+        failed_id = f"f{_sha_text(str(folder))[:15]}"
+        return _record_failure(wh, "landing", str(folder), failed_id, "", exc, started)
+    # The format is part of the content: the same bytes as .csv and as .parquet are
+    # different deliveries (one of them fails). CSV ids keep their historical form.
+    delivery_id = delivery_id_for(
+        {t: h if paths[t].suffix == ".csv" else f"{paths[t].suffix}:{h}" for t, h in hashes.items()}
+    )
+    sha256 = _sha_text(json.dumps(sorted(hashes.items())))
+    if _is_done(wh, delivery_id):
+        return DeliveryOutcome(delivery_id, str(folder), "skipped", 0)
+    try:
+        raws = {table: read_table(table, path, hashes[table]) for table, path in paths.items()}
+    except DeliveryError as exc:
+        return _record_failure(wh, "landing", str(folder), delivery_id, sha256, exc, started)
+    return load_tables(
+        wh, "landing", str(folder), delivery_id, sha256, raws, pseudonym_key, started
+    )
+
+
+def load_source(
+    wh: Warehouse,
+    source: str,
+    location: str,
+    read: Callable[[], dict[str, RawTable]],
+    pseudonym_key: str,
+    files_sha256: str | None = None,
+) -> DeliveryOutcome:
+    """Load one delivery of a non-landing source (``omop``, ``fhir``, ``redcap``).
+
+    ``files_sha256`` (a hash of the source files) allows skipping before reading; without
+    it (OMOP, read from a database) the hash is taken over a deterministic CSV dump of the
+    extracted rows.
+    """
+    started = _now()
+    if files_sha256 and _is_done(wh, f"{source}-{files_sha256[:15]}"):
+        return _logged(DeliveryOutcome(f"{source}-{files_sha256[:15]}", location, "skipped", 0))
+    try:
+        raws = read()
+    except DeliveryError as exc:
+        failed_id = f"{source}-f{_sha_text(location)[:14]}"
+        return _logged(_record_failure(wh, source, location, failed_id, "", exc, started))
+    sha256 = files_sha256 or tables_sha256(raws)
+    delivery_id = f"{source}-{sha256[:15]}"
+    if _is_done(wh, delivery_id):
+        return _logged(DeliveryOutcome(delivery_id, location, "skipped", 0))
+    return _logged(
+        load_tables(wh, source, location, delivery_id, sha256, raws, pseudonym_key, started)
+    )
+
+
+def load_tables(
+    wh: Warehouse,
+    source: str,
+    location: str,
+    delivery_id: str,
+    sha256: str,
+    raws: dict[str, RawTable],
+    pseudonym_key: str,
+    started: datetime,
+) -> DeliveryOutcome:
+    """Pseudonymise and bulk-load one delivery's tables in a single transaction."""
+    manifest = wh.table("staging", "deliveries")
+    with wh.begin() as conn:
+        conn.execute(delete(manifest).where(manifest.c.delivery_id == delivery_id))
+        conn.execute(
+            manifest.insert().values(
+                delivery_id=delivery_id,
+                source=source,
+                path=location,
+                sha256=sha256,
+                rows=0,
+                status="loading",
+                started_at=started,
+            )
+        )
+    try:
+        keyed = Pseudonymiser(pseudonym_key)  # each patient hashed once per delivery
+        frames = {t: to_staging(raw, delivery_id, keyed) for t, raw in raws.items()}
+        rows = sum(f.num_rows for f in frames.values())
+        files = {
+            t: {"file": r.path.name, "sha256": r.sha256, "rows": r.data.num_rows}
+            for t, r in raws.items()
+        }
+        with wh.begin() as conn:
+            for table, frame in frames.items():
+                staging = wh.table("staging", table)
+                conn.execute(delete(staging).where(staging.c.delivery_id == delivery_id))
+                wh.insert_frame(conn, staging, frame)
+            conn.execute(
+                update(manifest)
+                .where(manifest.c.delivery_id == delivery_id)
+                .values(
+                    files=json.dumps(files, sort_keys=True),
+                    rows=rows,
+                    status="loaded",
+                    finished_at=_now(),
+                )
+            )
+    except Exception as exc:  # a failed delivery must not stop the others
+        log.debug("delivery %s failed while loading", delivery_id, exc_info=True)
+        return _record_failure(wh, source, location, delivery_id, sha256, exc, started)
+    return DeliveryOutcome(delivery_id, location, "loaded", rows)
+
+
+def to_staging(raw: RawTable, delivery_id: str, pseudonym_key: str | Pseudonymiser) -> pa.Table:
+    """Pseudonymise, add lineage, and fold safe columns beyond the contract into ``extra``."""
+    data = raw.data
+    n = data.num_rows
+    required = LANDING_REQUIRED[raw.table]
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {
+        DELIVERY_ID: pa.repeat(pa.scalar(delivery_id, pa.string()), n),
+        SOURCE_FILE: pa.repeat(pa.scalar(raw.path.name, pa.string()), n),
+        SOURCE_ROW: data[SOURCE_ROW],
+    }
+    if "patient_id" in required:
+        columns[PATIENT_KEY] = pseudonymise_arrow(data["patient_id"], pseudonym_key)
+    for name in required:
+        if name != "patient_id":
+            value = data[name]
+            columns[name] = (
+                pseudonymise_arrow(value, pseudonym_key) if name in raw.hashed else value
+            )
+    extras = safe_extras(raw)
+    if extras:
+        values = [data[c].to_pylist() for c in extras]
+        columns["extra"] = pa.array(
+            [json.dumps(dict(zip(extras, row, strict=True))) for row in zip(*values, strict=True)],
+            pa.string(),
+        )
+    return pa.table(columns)
+
+
+def safe_extras(raw: RawTable) -> list[str]:
+    """Extra columns that may be kept: never one that names or holds a patient identifier."""
+    required = set(LANDING_REQUIRED[raw.table]) | {SOURCE_ROW}
+    extras = [c for c in raw.data.column_names if c not in required]
+    if not extras:
+        return []
+    raw_ids = None
+    if "patient_id" in raw.data.column_names:
+        raw_ids = pc.unique(pc.utf8_trim_whitespace(raw.data["patient_id"]).drop_null())
+    kept, dropped = [], []
+    for name in extras:
+        column = raw.data[name]
+        leaks = IDENTIFYING_NAME.search(name) is not None or name in raw.hashed
+        if not leaks and raw_ids is not None and len(raw_ids):
+            trimmed = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+            leaks = bool(pc.any(pc.is_in(trimmed, value_set=raw_ids)).as_py())
+        (dropped if leaks else kept).append(name)
+    if dropped:
+        log.warning(
+            "%s: dropped extra column(s) %s: they may identify a patient",
+            raw.path.name,
+            ", ".join(dropped),
+        )
+    return kept
+
+
+def tables_sha256(raws: dict[str, RawTable]) -> str:
+    """A content hash of extracted tables: a deterministic CSV dump, table by table."""
+    digest = hashlib.sha256()
+    for table in sorted(raws):
+        buffer = io.BytesIO()
+        pacsv.write_csv(raws[table].data, buffer)
+        digest.update(table.encode() + b"\0" + buffer.getvalue())
+    return digest.hexdigest()
+
+
+def _is_done(wh: Warehouse, delivery_id: str) -> bool:
     manifest = wh.table("staging", "deliveries")
     with wh.engine.connect() as conn:
         status = conn.execute(
             select(manifest.c.status).where(manifest.c.delivery_id == delivery_id)
         ).scalar_one_or_none()
-    if status in DONE_STATUSES:
-        return DeliveryOutcome(delivery_id, str(folder), "skipped", 0)
-    try:
-        raws = {table: read_table(table, path, hashes[table]) for table, path in paths.items()}
-    except DeliveryError as exc:
-        return _record_failure(wh, folder, delivery_id, exc, started, hashes)
-    frames = {table: to_staging(raw, delivery_id, pseudonym_key) for table, raw in raws.items()}
-    rows = sum(len(f) for f in frames.values())
-    files = {
-        t: {"file": r.path.name, "sha256": r.sha256, "rows": len(r.frame)} for t, r in raws.items()
-    }
-    with wh.begin() as conn:
-        conn.execute(delete(manifest).where(manifest.c.delivery_id == delivery_id))
-        for table, frame in frames.items():
-            staging = wh.table("staging", table)
-            conn.execute(delete(staging).where(staging.c.delivery_id == delivery_id))
-            wh.insert_frame(conn, staging, frame)
-        conn.execute(
-            manifest.insert().values(
-                delivery_id=delivery_id,
-                source="landing",
-                path=str(folder),
-                sha256=_sha_text(json.dumps(sorted(hashes.items()))),
-                files=json.dumps(files, sort_keys=True),
-                rows=rows,
-                status="loaded",
-                started_at=started,
-                finished_at=_now(),
-            )
-        )
-    return DeliveryOutcome(delivery_id, str(folder), "loaded", rows)
-
-
-def to_staging(raw: RawTable, delivery_id: str, pseudonym_key: str) -> pd.DataFrame:
-    """Pseudonymise, add lineage, and fold columns beyond the contract into ``extra`` JSON."""
-    frame = raw.frame
-    required = LANDING_REQUIRED[raw.table]
-    extras = [c for c in frame.columns if c not in required and c != "source_row"]
-    out = frame[["source_row", *[c for c in required if c != "patient_id"]]].copy()
-    if "patient_id" in required:
-        out.insert(1, PATIENT_KEY, pseudonymise(frame["patient_id"], pseudonym_key))
-    if extras:
-        out["extra"] = [json.dumps(r, default=str) for r in frame[extras].to_dict("records")]
-    out.insert(0, SOURCE_FILE, raw.path.name)
-    out.insert(0, DELIVERY_ID, delivery_id)
-    return out
+    return status in DONE_STATUSES
 
 
 def _record_failure(
     wh: Warehouse,
-    folder: Path,
+    source: str,
+    location: str,
     delivery_id: str,
+    sha256: str,
     exc: Exception,
     started: datetime,
-    hashes: dict[str, str],
 ) -> DeliveryOutcome:
     manifest = wh.table("staging", "deliveries")
+    error = str(exc) if isinstance(exc, DeliveryError) else f"{location}: {_one_line(exc)}"
     with wh.begin() as conn:
         conn.execute(delete(manifest).where(manifest.c.delivery_id == delivery_id))
         conn.execute(
             manifest.insert().values(
                 delivery_id=delivery_id,
-                source="landing",
-                path=str(folder),
-                sha256=_sha_text(json.dumps(sorted(hashes.items()))),
+                source=source,
+                path=location,
+                sha256=sha256 or _sha_text(location),
                 rows=0,
                 status="failed",
-                error=str(exc),
+                error=error,
                 started_at=started,
                 finished_at=_now(),
             )
         )
-    return DeliveryOutcome(delivery_id, str(folder), "failed", 0, str(exc))
+    return DeliveryOutcome(delivery_id, location, "failed", 0, error)
 
 
 def mark_delivery(wh: Warehouse, delivery_id: str, status: str, error: str | None = None) -> None:
@@ -166,9 +297,101 @@ def mark_delivery(wh: Warehouse, delivery_id: str, status: str, error: str | Non
         )
 
 
+def _logged(outcome: DeliveryOutcome) -> DeliveryOutcome:
+    log.info(
+        "delivery %s (%s): %s, %d rows",
+        outcome.delivery_id,
+        outcome.path,
+        outcome.status,
+        outcome.rows,
+    )
+    if outcome.error:
+        log.error("delivery %s failed: %s", outcome.delivery_id, outcome.error)
+    return outcome
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _sha_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def ingest_source(
+    wh: Warehouse,
+    source: str,
+    location: str | Path,
+    pseudonym_key: str,
+    *,
+    mapping: Path | None = None,
+    cdm_schema: str | None = None,
+) -> list[DeliveryOutcome]:
+    """Ingest one input of any source: a landing folder, OMOP URL, FHIR folder or REDCap CSV."""
+    if source == "landing":
+        return ingest(wh, Path(location), pseudonym_key)
+    if source == "omop":
+        from sqlalchemy.engine import make_url
+
+        from pipeline.sources.omop import read_omop
+
+        shown = make_url(str(location)).render_as_string(hide_password=True)
+        return [
+            load_source(
+                wh, "omop", shown, lambda: read_omop(str(location), cdm_schema), pseudonym_key
+            )
+        ]
+    if source == "fhir":
+        from pipeline.sources.fhir import fhir_sha256, read_fhir
+
+        folder = Path(location)
+        try:
+            sha = fhir_sha256(folder)
+        except DeliveryError as exc:
+            return [
+                _logged(
+                    _record_failure(
+                        wh,
+                        "fhir",
+                        str(folder),
+                        f"fhir-f{_sha_text(str(folder))[:14]}",
+                        "",
+                        exc,
+                        _now(),
+                    )
+                )
+            ]
+        return [load_source(wh, "fhir", str(folder), lambda: read_fhir(folder), pseudonym_key, sha)]
+    if source == "redcap":
+        from pipeline.sources.redcap import read_redcap, redcap_sha256
+
+        if mapping is None:
+            raise ValueError("REDCap ingest needs a mapping file")
+        export = Path(location)
+        try:
+            sha = redcap_sha256(export, mapping)
+        except DeliveryError as exc:
+            return [
+                _logged(
+                    _record_failure(
+                        wh,
+                        "redcap",
+                        str(export),
+                        f"redcap-f{_sha_text(str(export))[:12]}",
+                        "",
+                        exc,
+                        _now(),
+                    )
+                )
+            ]
+        return [
+            load_source(
+                wh, "redcap", str(export), lambda: read_redcap(export, mapping), pseudonym_key, sha
+            )
+        ]
+    raise ValueError(f"unknown source {source!r}; expected landing, omop, fhir or redcap")

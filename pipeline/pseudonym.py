@@ -3,27 +3,91 @@
 HMAC-SHA256 (RFC 2104) with a secret key: the same patient gets the same key in
 every delivery, so episodes link across deliveries, but without the key nobody can
 re-compute or brute-force the mapping from the (small) space of clinic ids.
+The threat model is in docs/privacy.md.
+
+The hot path is vectorised: identifiers are trimmed and dictionary-encoded in Arrow,
+each distinct id is hashed once in Python (patients repeat across thousands of rows),
+and the digests are gathered back with one ``take``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import json
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Where a key may come from, in order. Airflow exposes Variables and Connections to
+# every process as AIRFLOW_VAR_<NAME> / AIRFLOW_CONN_<NAME> environment variables (or
+# from a secrets backend into them), so pipeline/ reads the key without importing Airflow.
+KEY_ENV = "RELIEF_PSEUDONYM_KEY"
+AIRFLOW_VARIABLE_ENV = "AIRFLOW_VAR_RELIEF_PSEUDONYM_KEY"
+AIRFLOW_CONNECTION_ENV = "AIRFLOW_CONN_RELIEF_PSEUDONYM"
+
+
+def key_from_env(env: Mapping[str, str]) -> str | None:
+    """The pseudonymisation key from RELIEF_PSEUDONYM_KEY, an Airflow Variable or Connection.
+
+    The connection's password holds the key (URI form ``generic://:KEY@`` or Airflow's
+    JSON form ``{"conn_type": "generic", "password": "KEY"}``). Returns None when no
+    source is set; the caller decides whether that is an error (it is, outside the demo).
+    """
+    for name in (KEY_ENV, AIRFLOW_VARIABLE_ENV):
+        if env.get(name):
+            return env[name]
+    conn = env.get(AIRFLOW_CONNECTION_ENV, "").strip()
+    if not conn:
+        return None
+    if conn.startswith("{"):
+        password = json.loads(conn).get("password")
+    else:
+        password = urlsplit(conn).password
+        password = unquote(password) if password else None
+    return password or None
+
+
+class Pseudonymiser:
+    """HMAC-SHA256 with one key, caching each distinct id's digest.
+
+    One instance per delivery: the same patient appears in every table of a delivery, so
+    each id is hashed once (``hmac.digest`` is the one-shot C path, no Python HMAC object).
+    """
+
+    def __init__(self, key: str) -> None:
+        self._key = key.encode("utf-8")
+        self._cache: dict[str, str] = {}
+
+    def digest(self, value: str) -> str:
+        found = self._cache.get(value)
+        if found is None:
+            found = hmac.digest(self._key, value.encode("utf-8"), "sha256").hex()
+            self._cache[value] = found
+        return found
+
+    def __call__(self, ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+        return pseudonymise_arrow(ids, self)
+
+
+def pseudonymise_arrow(ids: pa.Array | pa.ChunkedArray, key: str | Pseudonymiser) -> pa.Array:
+    """Hex HMAC-SHA256 of each trimmed identifier; missing or blank ids become null."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
+    if not pa.types.is_string(ids.type):
+        ids = pc.cast(ids, pa.string())
+    trimmed = pc.utf8_trim_whitespace(ids)
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    encoded = pc.dictionary_encode(trimmed)
+    digest = (key if isinstance(key, Pseudonymiser) else Pseudonymiser(key)).digest
+    hashed = pa.array([digest(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    return pc.take(hashed, encoded.indices)
 
 
 def pseudonymise(ids: pd.Series, key: str) -> pd.Series:
-    """Replace each identifier by its hex HMAC-SHA256; missing ids stay missing.
-
-    Hashes each distinct id once (patients repeat across thousands of rows).
-    """
-    secret = key.encode("utf-8")
-    stripped = ids.astype("string").str.strip()
-    uniques = stripped.dropna().unique()
-    mapping = {
-        value: hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()
-        for value in uniques
-        if value != ""
-    }
-    return stripped.map(mapping).astype(object).where(lambda s: s.notna(), None)
+    """Replace each identifier by its hex HMAC-SHA256; missing ids stay missing."""
+    values = ids.astype("string").astype(object).where(ids.notna(), None)
+    out = pseudonymise_arrow(pa.array(values.tolist(), pa.string()), key)
+    return pd.Series(out.to_pylist(), index=ids.index, dtype=object)

@@ -4,9 +4,11 @@ Per delivery, each staging row either reaches ``core`` or lands in
 ``quarantine.rows`` with the rule that failed and a message a data manager can act
 on; ``rows in = rows promoted + rows quarantined`` is checked before anything commits.
 Single-table rules are the GX suites under ``expectations/`` (run by
-``pipeline.gx_runner``); rules that need another table (unknown patients, adverse
-events of unknown treatments, implausible dose for the route) are in
-``pipeline.cross_checks``.
+``pipeline.gx_runner`` on the staging frame, read once); rules that need another table
+(unknown patients and treatments, implausible dose for the route, overlapping
+administrations, treatment after death) are SQL in ``pipeline.cross_checks``, run
+against staging and core in the same transaction. Rule ids, bounds and blocking are
+documented in docs/validation.md.
 """
 
 from __future__ import annotations
@@ -16,16 +18,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Table, delete, select
 
 from pipeline import cross_checks
-from pipeline.gx_runner import SchemaError, run_suite
+from pipeline.gx_runner import SchemaError
+from pipeline.gx_runner import validate as run_gx
 from pipeline.ingest import mark_delivery
-from pipeline.schema import CORE_COLUMNS, LANDING_TABLES, NATURAL_KEYS, PATIENT_KEY, SOURCE_ROW
+from pipeline.schema import (
+    CORE_COLUMNS,
+    LANDING_TABLES,
+    NATURAL_KEYS,
+    PATIENT_KEY,
+    SOURCE_FILE,
+    SOURCE_ROW,
+)
 from pipeline.typing_rules import to_core_types
 from pipeline.warehouse import Warehouse, chunks
 
 log = logging.getLogger(__name__)
+
+# Keys per DELETE when replacing core rows: under SQLite's 32766 bound-parameter limit.
+UPSERT_CHUNK = 10_000
 
 
 class ValidationBlocked(Exception):
@@ -38,17 +51,23 @@ class DeliveryValidation:
     rows_in: dict[str, int] = field(default_factory=dict)
     promoted: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
+    held: dict[str, int] = field(default_factory=dict)  # clean rows a blocked delivery kept back
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
     blocking: list[str] = field(default_factory=list)
 
     def check_accounting(self) -> None:
-        """rows in = promoted + quarantined, per table; a mismatch is a bug, never data."""
+        """rows in = promoted + quarantined (+ held back when blocked), per table.
+
+        A mismatch is a bug, never data: it raises before anything commits.
+        """
         for table, rows in self.rows_in.items():
-            accounted = self.promoted.get(table, 0) + self.quarantined.get(table, 0)
-            if rows != accounted:
+            promoted = self.promoted.get(table, 0)
+            quarantined = self.quarantined.get(table, 0)
+            held = self.held.get(table, 0)
+            if rows != promoted + quarantined + held:
                 raise AssertionError(
-                    f"delivery {self.delivery_id} {table}: {rows} rows in but "
-                    f"{self.promoted.get(table, 0)} promoted + {self.quarantined.get(table, 0)} quarantined"
+                    f"delivery {self.delivery_id} {table}: {rows} rows in but {promoted} "
+                    f"promoted + {quarantined} quarantined + {held} held back"
                 )
 
 
@@ -85,7 +104,8 @@ def validate(
         raise ValidationBlocked(
             "validation blocked the run, nothing from these deliveries was promoted to core:\n  "
             + "\n  ".join(lines)
-            + "\nFix the delivery at the source and re-deliver, or raise blocking_failure_share."
+            + "\nSee every quarantined row with `relief dq`; fix the delivery at the source and "
+            "re-deliver it, or raise blocking_failure_share if this share of bad rows is expected."
         )
     return results
 
@@ -98,107 +118,162 @@ def validate_delivery(
     blocking_share: float = 0.05,
     now: datetime | None = None,
 ) -> DeliveryValidation:
-    """Run all rules on one delivery; promote its clean rows unless a blocking rule fired."""
+    """Run all rules on one delivery; promote its clean rows unless a blocking rule fired.
+
+    Staging is read once: the GX suites run on that frame, their failures go into
+    quarantine, then the cross-table rules run as SQL against staging and core in the
+    same transaction, and the clean rows of the frame are promoted.
+    """
     result = DeliveryValidation(delivery_id)
     staged = {t: _staging_rows(wh, t, delivery_id) for t in LANDING_TABLES}
     failures: list[pd.DataFrame] = []
+    summaries: list[pd.DataFrame] = []
     for table, frame in staged.items():
         result.rows_in[table] = len(frame)
         if frame.empty:
             continue
         try:
             # GX rules speak the landing contract; the pseudonym stands in for the raw id.
-            failed = run_suite(table, frame.rename(columns={PATIENT_KEY: "patient_id"}), now=now)
+            checked = run_gx(table, frame.rename(columns={PATIENT_KEY: "patient_id"}), now=now)
         except SchemaError as exc:
             result.blocking.append(str(exc))
             continue
-        failures.append(failed.assign(source_table=table))
-    typed = {t: to_core_types(t, f) for t, f in staged.items()}
-    known = cross_checks.known_keys(wh)
+        failures.append(checked.failures.assign(source_table=table))
+        summaries.append(checked.summary.assign(source_table=table))
     single = pd.concat(failures, ignore_index=True) if failures else _empty_failures()
-    failures.append(cross_checks.run(typed, single, known))
-    all_failures = pd.concat(failures, ignore_index=True) if failures else _empty_failures()
-    result.failures = all_failures
-    clean: dict[str, pd.DataFrame] = {}
-    for table, frame in typed.items():
-        bad_rows = set(all_failures.loc[all_failures.source_table == table, SOURCE_ROW])
-        keep = ~frame[SOURCE_ROW].isin(bad_rows)
-        clean[table] = frame.loc[keep]
-        result.quarantined[table] = int((~keep).sum())
-        result.promoted[table] = int(keep.sum())
-        share = result.quarantined[table] / max(len(frame), 1)
-        if share > blocking_share:
-            result.blocking.append(
-                f"{table}: {result.quarantined[table]} of {len(frame)} rows ({share:.1%}) failed "
-                f"validation, more than the allowed {blocking_share:.0%}"
-            )
-    result.check_accounting()
-    if result.blocking:
-        result.promoted = {t: 0 for t in result.promoted}
-    _write(wh, run_id, result, staged, clean)
-    return result
-
-
-def _write(
-    wh: Warehouse,
-    run_id: str,
-    result: DeliveryValidation,
-    staged: dict[str, pd.DataFrame],
-    clean: dict[str, pd.DataFrame],
-) -> None:
-    """Quarantine, dq results and (unless blocked) core rows, in one transaction."""
+    source_files = {t: f[SOURCE_FILE].iloc[0] for t, f in staged.items() if not f.empty}
     quarantine = wh.table("quarantine", "rows")
-    dq = wh.table("dq", "validation_results")
-    failures = result.failures
-    source_files = {t: f["source_file"].iloc[0] for t, f in staged.items() if not f.empty}
-    rows = failures.assign(
-        delivery_id=result.delivery_id,
-        source_file=failures["source_table"].map(source_files),
-        column_name=failures["column"],
-        run_id=run_id,
-    )
     with wh.begin() as conn:
-        conn.execute(delete(quarantine).where(quarantine.c.delivery_id == result.delivery_id))
-        wh.insert_frame(conn, quarantine, rows)
-        conn.execute(delete(dq).where(dq.c.delivery_id == result.delivery_id))
-        wh.insert_frame(conn, dq, _dq_rows(result, run_id))
-        if not result.blocking:
-            for table in LANDING_TABLES:
-                _upsert_core(wh, conn, table, clean[table].assign(delivery_id=result.delivery_id))
+        conn.execute(delete(quarantine).where(quarantine.c.delivery_id == delivery_id))
+        wh.insert_frame(
+            conn, quarantine, _quarantine_rows(single, delivery_id, run_id, source_files)
+        )
+        cross = cross_checks.run(wh, conn, delivery_id, run_id)
+        bad = _quarantined_rows(conn, quarantine, delivery_id)
+        clean = _account(result, staged, bad, blocking_share)
+        result.failures = wh.read(
+            "quarantine", "rows", quarantine.c.delivery_id == delivery_id, conn
+        )
+        _write(wh, conn, run_id, result, clean, _rule_counts(summaries, cross, result))
     mark_delivery(
         wh,
-        result.delivery_id,
+        delivery_id,
         "blocked" if result.blocking else "promoted",
         "; ".join(result.blocking) or None,
     )
     log.info(
         "delivery %s: in %s, promoted %s, quarantined %s",
-        result.delivery_id,
+        delivery_id,
         result.rows_in,
         result.promoted,
         result.quarantined,
     )
+    return result
 
 
-def _dq_rows(result: DeliveryValidation, run_id: str) -> pd.DataFrame:
-    failures = result.failures
-    counts = (
-        failures.groupby(["source_table", "rule_id"])[SOURCE_ROW]
-        .nunique()
-        .rename("rows_failed")
-        .reset_index()
-        if not failures.empty
-        else pd.DataFrame(columns=["source_table", "rule_id", "rows_failed"])
+def _quarantine_rows(
+    failures: pd.DataFrame, delivery_id: str, run_id: str, source_files: dict[str, str]
+) -> pd.DataFrame:
+    return failures.assign(
+        delivery_id=delivery_id,
+        source_file=failures["source_table"].map(source_files),
+        column_name=failures["column"],
+        run_id=run_id,
     )
+
+
+def _quarantined_rows(conn: Connection, quarantine: Table, delivery_id: str) -> pd.DataFrame:
+    """(source_table, source_row, rule_id): the first rule per quarantined row."""
+    query = select(quarantine.c.source_table, quarantine.c.source_row, quarantine.c.rule_id).where(
+        quarantine.c.delivery_id == delivery_id
+    )
+    return pd.DataFrame(conn.execute(query).all(), columns=["source_table", SOURCE_ROW, "rule_id"])
+
+
+def _account(
+    result: DeliveryValidation,
+    staged: dict[str, pd.DataFrame],
+    bad: pd.DataFrame,
+    blocking_share: float,
+) -> dict[str, pd.DataFrame]:
+    """Split each table into clean and quarantined rows; decide blocking; check the sums."""
+    clean: dict[str, pd.DataFrame] = {}
+    for table, frame in staged.items():
+        failed = bad.loc[bad.source_table == table]
+        keep = ~frame[SOURCE_ROW].isin(failed[SOURCE_ROW])
+        clean[table] = to_core_types(table, frame.loc[keep])
+        result.quarantined[table] = int((~keep).sum())
+        result.promoted[table] = int(keep.sum())
+        share = result.quarantined[table] / max(len(frame), 1)
+        if share > blocking_share:
+            top = failed.drop_duplicates(SOURCE_ROW)["rule_id"].value_counts().head(3)
+            rules = ", ".join(f"{rule} ({n} rows)" for rule, n in top.items())
+            result.blocking.append(
+                f"{table}: {result.quarantined[table]} of {len(frame)} rows ({share:.1%}) failed "
+                f"validation, more than the allowed {blocking_share:.0%}; most common: {rules}"
+            )
+    result.check_accounting()
+    return clean
+
+
+def _write(
+    wh: Warehouse,
+    conn: Connection,
+    run_id: str,
+    result: DeliveryValidation,
+    clean: dict[str, pd.DataFrame],
+    rule_counts: pd.DataFrame,
+) -> None:
+    """dq results and (unless blocked) core rows, in the caller's transaction."""
+    dq = wh.table("dq", "validation_results")
+    conn.execute(delete(dq).where(dq.c.delivery_id == result.delivery_id))
+    wh.insert_frame(conn, dq, _dq_rows(result, run_id, rule_counts))
+    if result.blocking:
+        result.held = dict(result.promoted)
+        result.promoted = {t: 0 for t in result.promoted}
+        result.check_accounting()
+        return
+    for table in LANDING_TABLES:
+        _upsert_core(wh, conn, table, clean[table].assign(delivery_id=result.delivery_id))
+
+
+def _rule_counts(
+    summaries: list[pd.DataFrame], cross: dict[str, int], result: DeliveryValidation
+) -> pd.DataFrame:
+    """One row per rule (GX expectation or cross rule): rows checked, rows quarantined."""
+    gx = (
+        pd.concat(summaries, ignore_index=True)
+        if summaries
+        else pd.DataFrame(columns=["source_table", "rule_id", "evaluated", "reported"])
+    )
+    gx = gx.rename(columns={"evaluated": "rows_checked", "reported": "rows_failed"})
+    rules = {r.rule_id: r.table for r in cross_checks.RULES}
+    sql = pd.DataFrame(
+        {
+            "source_table": [rules[r] for r in cross],
+            "rule_id": list(cross),
+            "rows_checked": [result.rows_in.get(rules[r], 0) for r in cross],
+            "rows_failed": list(cross.values()),
+        }
+    )
+    return pd.concat(
+        [gx[["source_table", "rule_id", "rows_checked", "rows_failed"]], sql], ignore_index=True
+    )
+
+
+def _dq_rows(result: DeliveryValidation, run_id: str, rule_counts: pd.DataFrame) -> pd.DataFrame:
+    """Every rule's counts plus one ``<table>.all_rules`` row per table (rows quarantined)."""
     totals = pd.DataFrame(
         {
             "source_table": list(result.rows_in),
             "rule_id": [f"{t}.all_rules" for t in result.rows_in],
+            "rows_checked": list(result.rows_in.values()),
             "rows_failed": [result.quarantined.get(t, 0) for t in result.rows_in],
         }
     )
-    out = pd.concat([counts, totals], ignore_index=True)
-    out["rows_checked"] = out["source_table"].map(result.rows_in)
+    out = pd.concat([rule_counts, totals], ignore_index=True)
+    out["rows_checked"] = out["rows_checked"].astype("int64")
+    out["rows_failed"] = out["rows_failed"].astype("int64")
     out["success"] = out["rows_failed"] == 0
     return out.assign(run_id=run_id, delivery_id=result.delivery_id)
 
@@ -211,8 +286,10 @@ def _upsert_core(wh: Warehouse, conn: Connection, table: str, frame: pd.DataFram
     keys = list(NATURAL_KEYS[table])
     frame = frame.drop_duplicates(subset=keys, keep="last")
     frame = frame.assign(natural_key=natural_key(frame, keys))
-    for part in chunks(frame["natural_key"].tolist()):
-        conn.execute(delete(core).where(core.c.natural_key.in_(part)))
+    # A first load (empty core table) has nothing to replace: skip thousands of DELETEs.
+    if conn.execute(select(core.c.natural_key).limit(1)).first() is not None:
+        for part in chunks(frame["natural_key"].tolist(), UPSERT_CHUNK):
+            conn.execute(delete(core).where(core.c.natural_key.in_(part)))
     wh.insert_frame(
         conn, core, frame[[*CORE_COLUMNS[table], "natural_key", "delivery_id", SOURCE_ROW]]
     )

@@ -15,10 +15,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, select, text
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import make_url
 
-from pipeline.tables import LAYERS, build_metadata
+from pipeline.tables import build_metadata
 
 
 class Warehouse:
@@ -38,13 +49,15 @@ class Warehouse:
         key = f"{layer}__{name}" if self.dialect == "sqlite" else f"{layer}.{name}"
         return self.metadata.tables[key]
 
+    def has_table(self, layer: str, name: str) -> bool:
+        table = self.table(layer, name)
+        return inspect(self.engine).has_table(table.name, schema=table.schema)
+
     def create_schema(self) -> None:
-        """Create missing schemas and tables; safe to call at the start of every run."""
-        with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                for layer in LAYERS:
-                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{layer}"'))
-            self.metadata.create_all(conn, checkfirst=True)
+        """Apply the Alembic migrations (``relief db upgrade``); a no-op at head, so every run calls it."""
+        from pipeline.migrate import upgrade
+
+        upgrade(self.engine)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -63,9 +76,13 @@ class Warehouse:
         with self.engine.connect() as own:
             return pd.read_sql(query, own)
 
-    def insert_frame(self, conn: Connection, table: Table, frame: pd.DataFrame) -> int:
-        """Bulk-insert ``frame`` (columns ⊆ table columns) inside the caller's transaction."""
-        if frame.empty:
+    def insert_frame(self, conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -> int:
+        """Bulk-insert ``frame`` (columns ⊆ table columns) inside the caller's transaction.
+
+        ``frame`` may be a pandas frame or an Arrow table (ingest's text columns stay in
+        Arrow from the CSV reader to COPY, without a detour through Python objects).
+        """
+        if len(frame) == 0:
             return 0
         frame = _conform(frame, table)
         if self.dialect == "postgresql":
@@ -100,8 +117,10 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _conform(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+def _conform(frame: pd.DataFrame | pa.Table, table: Table) -> pd.DataFrame | pa.Table:
     """Keep the table's columns and give integer/boolean columns types both drivers accept."""
+    if isinstance(frame, pa.Table):
+        return frame.select([c for c in frame.column_names if c in table.c])
     frame = frame[[c for c in frame.columns if c in table.c]].copy()
     for name in frame.columns:
         python_type = _python_type(table.c[name])
@@ -119,33 +138,67 @@ def _python_type(column: Any) -> type | None:
         return None
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Plain Python values for the DB-API: NaN/NaT become NULL, numpy scalars Python ones."""
-    out = frame.astype(object).where(frame.notna(), None)
-    records = out.to_dict("records")
-    for rec in records:
-        for key, value in rec.items():
-            if isinstance(value, np.generic):
-                rec[key] = value.item()
-            elif isinstance(value, pd.Timestamp):
-                rec[key] = value.to_pydatetime()
-            elif isinstance(value, float) and math.isnan(value):
-                rec[key] = None
-    return records
+def _records(frame: pd.DataFrame | pa.Table) -> list[dict[str, Any]]:
+    """Plain Python values for the DB-API: NaN/NaT become NULL, numpy scalars Python ones.
+
+    Converted column by column (vectorised), then zipped into one dict per row.
+    """
+    if isinstance(frame, pa.Table):
+        names, columns = frame.column_names, [c.to_pylist() for c in frame.columns]
+    else:
+        names = [str(c) for c in frame.columns]
+        columns = [_python_values(frame[name]) for name in frame.columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
-def _copy_into(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
-    """PostgreSQL COPY FROM STDIN in CSV form, inside the SQLAlchemy transaction."""
+def _python_values(series: pd.Series) -> list[Any]:
+    missing = series.isna().to_numpy()
+    if series.dtype.kind in "iufb" and not missing.any():
+        return series.to_numpy().tolist()
+    values = series.astype(object).tolist()
+    out = []
+    for value, gone in zip(values, missing, strict=True):
+        if gone:
+            out.append(None)
+        elif isinstance(value, np.generic):
+            out.append(value.item())
+        elif isinstance(value, pd.Timestamp):
+            out.append(value.to_pydatetime())
+        elif isinstance(value, float) and math.isnan(value):
+            out.append(None)
+        else:
+            out.append(value)
+    return out
+
+
+COPY_BATCH_ROWS = 500_000  # bounds the CSV buffer: ~50 MB per batch of staging rows
+
+
+def _copy_into(conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -> None:
+    """PostgreSQL COPY FROM STDIN in CSV form, inside the SQLAlchemy transaction.
+
+    Arrow tables are written by Arrow's C++ CSV writer in batches, so memory stays
+    bounded by one batch and no Python object is made per row; unquoted empty fields
+    are NULL, quoted ones empty strings.
+    """
     raw = conn.connection.driver_connection
     assert raw is not None
-    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    names = frame.column_names if isinstance(frame, pa.Table) else list(frame.columns)
+    cols = ", ".join(f'"{c}"' for c in names)
     target = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
     with (
         raw.cursor() as cur,
         cur.copy(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
     ):
+        if isinstance(frame, pa.Table):
+            options = pacsv.WriteOptions(include_header=False)
+            for batch in frame.to_batches(max_chunksize=COPY_BATCH_ROWS):
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(batch, sink, options)
+                copy.write(memoryview(sink.getvalue()))
+            return
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
         copy.write(buffer.getvalue())
 
 

@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline import runs
 from pipeline.config import Settings
+from pipeline.data_docs import build_data_docs, run_results
 from pipeline.report.plots import dose_response_plot, forest_plot, interval_plot, km_plot
 from pipeline.report.suppress import suppress_counts
 from pipeline.warehouse import Warehouse
@@ -190,6 +191,7 @@ def write_report(wh: Warehouse, run_id: str, settings: Settings) -> Path:
             "timings",
         )
     }
+    data_docs = build_data_docs(run_id, settings.report_dir, run_results(wh, run_id))
     env = Environment(
         loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape()
     )
@@ -201,6 +203,7 @@ def write_report(wh: Warehouse, run_id: str, settings: Settings) -> Path:
         lineage=json.dumps(lineage, default=str, indent=1),
         parameters=run.get("parameters") or "{}",
         min_cell=k,
+        data_docs=data_docs is not None,
         horizon=settings.models.horizon_days,
     )
     out_dir = Path(settings.report_dir) / run_id

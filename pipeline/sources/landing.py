@@ -2,13 +2,15 @@
 
 Everything is read as text (pyarrow's CSV reader, all columns typed ``string``) so that
 a malformed value reaches validation and quarantine with the exact characters the clinic
-sent, instead of being silently coerced or crashing the parser.
+sent, instead of being silently coerced or crashing the parser. Frames stay in Arrow
+until they reach the warehouse: no per-row Python on the 10-million-row path.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +25,10 @@ SUFFIXES = (".csv", ".parquet")
 
 
 class DeliveryError(Exception):
-    """A delivery file cannot be loaded; the message names the file and what to fix."""
+    """A delivery file cannot be loaded; the message names the file and what to fix.
+
+    Messages never quote cell values: a value may be a raw patient identifier.
+    """
 
     def __init__(self, path: Path | str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
@@ -33,19 +38,53 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class RawTable:
-    """One landing file read as text, with 1-based ``source_row`` numbers."""
+    """One source table in the landing contract, as text, with 1-based ``source_row``.
+
+    ``hashed`` names columns besides ``patient_id`` that embed a raw identifier (e.g. a
+    REDCap treatment id built from record_id): ingest keys them with the same HMAC.
+    """
 
     table: str
     path: Path
     sha256: str
-    frame: pd.DataFrame
+    data: pa.Table
+    hashed: tuple[str, ...] = field(default=())
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The same rows as a pandas frame of Python strings (None for missing)."""
+        frame = self.data.to_pandas()
+        return frame.astype(object).where(frame.notna(), None)
+
+    @classmethod
+    def from_frame(
+        cls,
+        table: str,
+        path: Path,
+        frame: pd.DataFrame,
+        sha256: str = "",
+        hashed: tuple[str, ...] = (),
+    ) -> RawTable:
+        """Wrap a source reader's frame: every contract column as text, rows numbered."""
+        columns = {SOURCE_ROW: pa.array(range(1, len(frame) + 1), pa.int64())}
+        for name in frame.columns:
+            if name == SOURCE_ROW:
+                continue
+            values = frame[name].astype(object).where(frame[name].notna(), None)
+            columns[str(name)] = pa.array(
+                [None if v is None or v == "" else str(v) for v in values], pa.string()
+            )
+        return cls(table, path, sha256, pa.table(columns), hashed)
 
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DeliveryError(path, f"cannot be opened: {exc.strerror or exc}") from exc
     return digest.hexdigest()
 
 
@@ -86,39 +125,53 @@ def delivery_files(folder: Path) -> dict[str, Path]:
 
 def read_table(table: str, path: Path, sha256: str | None = None) -> RawTable:
     """Read one landing file as text; raise DeliveryError naming the file on any problem."""
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DeliveryError(path, f"cannot be opened: {exc.strerror or exc}") from exc
+    if path.is_dir():
+        raise DeliveryError(path, "is a directory, not a file")
+    if size == 0:
         raise DeliveryError(path, "file is empty (0 bytes)")
     try:
         arrow = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
     except DeliveryError:
         raise
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
-        raise DeliveryError(
-            path, f"cannot be read as {path.suffix[1:].upper()}: {_first_line(exc)}"
-        ) from exc
-    frame = arrow.to_pandas(types_mapper=None)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in LANDING_REQUIRED[table] if c not in frame.columns]
+        raise DeliveryError(path, _arrow_problem(path, exc)) from exc
+    arrow = arrow.rename_columns([str(c).strip() for c in arrow.column_names])
+    missing = [c for c in LANDING_REQUIRED[table] if c not in arrow.column_names]
     if missing:
         raise DeliveryError(
             path,
             f"missing required column(s) {', '.join(missing)}; expected {', '.join(LANDING_REQUIRED[table])}",
         )
-    if frame.empty and table not in OPTIONAL_TABLES:
+    if arrow.num_rows == 0 and table not in OPTIONAL_TABLES:
         raise DeliveryError(path, "has a header but no data rows")
-    frame = frame.astype(object).where(frame.notna(), None)
-    frame.insert(0, SOURCE_ROW, range(1, len(frame) + 1))
-    return RawTable(table=table, path=path, sha256=sha256 or file_sha256(path), frame=frame)
+    arrow = arrow.add_column(0, SOURCE_ROW, pa.array(range(1, arrow.num_rows + 1), pa.int64()))
+    return RawTable(table=table, path=path, sha256=sha256 or file_sha256(path), data=arrow)
+
+
+def read_csv_text(path: Path) -> pa.Table:
+    """Any CSV as an all-text Arrow table, with the same checks and messages as landing files."""
+    try:
+        if path.stat().st_size == 0:
+            raise DeliveryError(path, "file is empty (0 bytes)")
+        return _read_csv(path)
+    except DeliveryError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
+        raise DeliveryError(path, _arrow_problem(path, exc)) from exc
 
 
 def _read_csv(path: Path) -> pa.Table:
     with path.open("rb") as handle:
-        head = handle.read(4096)
+        head = handle.read(1 << 16)
     if b"\x00" in head or head.startswith(b"PAR1"):
         raise DeliveryError(path, "is not a CSV text file (binary content); check the file type")
     try:
-        header = head.decode("utf-8").splitlines()[0]
-    except (UnicodeDecodeError, IndexError) as exc:
+        header = head.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError as exc:
         raise DeliveryError(path, "is not UTF-8 encoded text; re-export it as UTF-8 CSV") from exc
     names = [n.strip().strip('"') for n in header.split(",")]
     return pacsv.read_csv(
@@ -137,12 +190,25 @@ def _read_parquet(path: Path) -> pa.Table:
             )
     table = pq.read_table(path)
     columns = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        if pa.types.is_timestamp(field.type):
+    for fld, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_timestamp(fld.type):
             column = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
-        columns.append(pc.cast(column, pa.string()))
+        column = pc.cast(column, pa.string())
+        # as in CSV (strings_can_be_null), an empty string is a missing value
+        columns.append(pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
     return pa.table(columns, names=table.column_names)
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+# pyarrow quotes the offending row after "got N"; that row may hold a patient id.
+_ROW_TEXT = re.compile(r"(got \d+)\s*:.*", re.DOTALL)
+
+
+def _arrow_problem(path: Path, exc: BaseException) -> str:
+    """What is wrong, in words a data manager can act on, without quoting any cell."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "UTF8" in text or "UTF-8" in text or isinstance(exc, UnicodeDecodeError):
+        return "is not UTF-8 encoded text (e.g. Latin-1); re-export it as UTF-8"
+    if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException):
+        return f"cannot be opened: {exc.strerror or type(exc).__name__}"
+    text = _ROW_TEXT.sub(r"\1", text)
+    return f"cannot be read as {path.suffix[1:].upper()}: {text}"

@@ -219,3 +219,41 @@ def test_validating_writes_nothing_into_expectations(tmp_path):
     run_suite("pain_assessments", staging(CLEAN_PAIN), now=NOW)
     after = {p: p.stat().st_mtime_ns for p in Path(DEFAULT_CONTEXT_ROOT).rglob("*")}
     assert after == before
+
+
+def test_docs_list_every_rule_id():
+    from pipeline.cross_checks import RULES
+
+    docs = (Path(DEFAULT_CONTEXT_ROOT).parent / "docs" / "validation.md").read_text()
+    rule_ids = [r.rule_id for r in RULES]
+    for table in LANDING_REQUIRED:
+        rule_ids += list(suite_rules(table)["rule_id"])
+    assert [r for r in rule_ids if f"`{r}`" not in docs] == []
+
+
+def test_data_docs_are_built_into_the_run_folder_only(tmp_path):
+    from pipeline.data_docs import build_data_docs
+
+    before = {p: p.stat().st_mtime_ns for p in Path(DEFAULT_CONTEXT_ROOT).rglob("*")}
+    results = pd.DataFrame(
+        {
+            "delivery_id": "d-1",
+            "source_table": "pain_assessments",
+            "rule_id": [
+                "pain_assessments.pain_score.between_0_10",
+                "pain_assessments.patient_id.known_patient",
+                "pain_assessments.all_rules",
+            ],
+            "rows_checked": [10, 10, 10],
+            "rows_failed": [2, 1, 3],
+            "success": [False, False, False],
+        }
+    )
+    index = build_data_docs("r-1", tmp_path, results)
+    assert index == tmp_path.resolve() / "r-1" / "data_docs" / "index.html"
+    assert index.exists()
+    pages = list((index.parent / "validations").rglob("*.html"))
+    assert pages and "known_patient" in pages[0].read_text(encoding="utf-8")
+    assert build_data_docs("r-2", tmp_path, results.iloc[0:0]) is None
+    after = {p: p.stat().st_mtime_ns for p in Path(DEFAULT_CONTEXT_ROOT).rglob("*")}
+    assert after == before

@@ -129,3 +129,23 @@ def test_cox_given_reference_and_dropped_rows() -> None:
 def test_cox_unknown_reference_level_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="reference level 'SC'"):
         fit_cox(_cox_frame(), "t", "e", ["route"], categorical=["route"], reference={"route": "SC"})
+
+
+@pytest.mark.parametrize("ties", ["breslow", "efron"])
+@pytest.mark.parametrize("stratified", [False, True])
+def test_vectorised_score_residuals_equal_statsmodels(ties, stratified):
+    """The sandwich's score residuals reproduce statsmodels' loop (NaN -> 0), ties included."""
+    from statsmodels.duration.hazard_regression import PHReg
+
+    from pipeline.models.cox import score_residuals
+
+    rng = np.random.default_rng(1)
+    n = 300
+    x = rng.normal(size=(n, 3))
+    t = np.round(rng.exponential(size=n) * np.exp(-0.5 * x[:, 0]), 1) + 0.1  # many ties
+    e = (rng.random(n) < 0.7).astype(float)
+    strata = rng.integers(0, 3, n) if stratified else None
+    model = PHReg(t, x, status=e, ties=ties, strata=strata)
+    params = model.fit().params
+    expected = np.nan_to_num(model.score_residuals(params))
+    np.testing.assert_allclose(score_residuals(model, params), expected, atol=1e-10)

@@ -1,0 +1,227 @@
+"""End-to-end benchmark: every stage at several scales, on SQLite and PostgreSQL, beside its floor.
+
+Not a test: it prints one table (stage, rows, median wall time, peak RSS, ratio to the
+floor measured in the same run). Floors: pyarrow reading the same CSVs (ingest), a plain
+COPY of them into unlogged tables (ingest on PostgreSQL), lifelines' CoxPHFitter on the
+same episodes (model). Each stage runs in a fresh process so its peak RSS is its own.
+
+    python benchmarks/run.py                      # 1 000 and 10 000 patients, both engines
+    python benchmarks/run.py --scales 1000 10000 100000 --repeats 3
+    python benchmarks/run.py --engines postgresql --scales 100000 --repeats 1
+
+Synthetic deliveries are cached under --cache (default .bench-cache/, git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+STAGES = ("ingest", "validate", "derive", "model", "report")
+
+
+def _child(job: tuple[str, dict[str, Any]]) -> tuple[float, float, Any]:
+    """Run one job in this (fresh) process; returns (seconds, peak RSS MB, result)."""
+    name, kw = job
+    started = time.perf_counter()
+    result = JOBS[name](**kw)
+    seconds = time.perf_counter() - started
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, result
+
+
+def _stage(stage: str, url: str, run_id: str, landing: str, report_dir: str) -> Any:
+    from pipeline import stages
+    from pipeline.config import Settings
+
+    settings = Settings(warehouse_url=url, report_dir=Path(report_dir), demo=True)
+    if stage == "begin":
+        return stages.begin(settings, run_id=run_id, trigger="benchmark", landing=landing)
+    if stage == "ingest":
+        return stages.ingest(settings, run_id, landing)
+    return getattr(stages, stage)(settings, run_id)
+
+
+def _floor_read(landing: str) -> int:
+    import pyarrow.csv as pacsv
+
+    return sum(pacsv.read_csv(p).num_rows for p in Path(landing).glob("*.csv"))
+
+
+def _floor_copy(url: str, landing: str) -> int:
+    import psycopg
+
+    rows = 0
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        for path in sorted(Path(landing).glob("*.csv")):
+            header = path.open().readline().strip().split(",")
+            table = f"floor_{path.stem}"
+            cols = ", ".join(f'"{c}" text' for c in header)
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE UNLOGGED TABLE {table} ({cols})")
+            with conn.cursor().copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                with path.open("rb") as handle:
+                    while block := handle.read(1 << 20):
+                        copy.write(block)
+            rows += conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            conn.execute(f"DROP TABLE {table}")
+    return rows
+
+
+def _floor_cox(url: str, run_id: str) -> int:
+    from lifelines import CoxPHFitter
+
+    from pipeline.derive_stage import read_episodes
+    from pipeline.episodes import analysis_frame
+    from pipeline.warehouse import Warehouse
+
+    frame = analysis_frame(read_episodes(Warehouse(url), run_id))
+    frame["route_IM"] = (frame["route"] == "IM").astype(float)
+    frame["route_IN"] = (frame["route"] == "IN").astype(float)
+    cols = ["route_IM", "route_IN", "is_series", "dose_mg_per_kg", "infusion_hours", "n_comorbidities", "baseline_score"]
+    data = frame[[*cols, "time_days", "event"]].astype(float)
+    CoxPHFitter().fit(data, "time_days", "event")
+    return len(data)
+
+
+def _cox_only(url: str, run_id: str) -> int:
+    from pipeline.config import ModelSettings
+    from pipeline.derive_stage import read_episodes
+    from pipeline.episodes import analysis_frame
+    from pipeline.modelling import fit_main_cox
+    from pipeline.warehouse import Warehouse
+
+    frame = analysis_frame(read_episodes(Warehouse(url), run_id))
+    return fit_main_cox(frame, ModelSettings()).n
+
+
+JOBS = {
+    "stage": _stage,
+    "floor_read": _floor_read,
+    "floor_copy": _floor_copy,
+    "floor_cox": _floor_cox,
+    "cox_only": _cox_only,
+}
+
+
+def run_in_child(pool_ctx: Any, name: str, **kw: Any) -> tuple[float, float, Any]:
+    with pool_ctx.Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(_child, ((name, kw),))
+
+
+def delivery(cache: Path, patients: int) -> Path:
+    from pipeline.synth import write_delivery
+
+    folder = cache / f"p{patients}" / "delivery-001"
+    if not (folder / "truth.json").exists():
+        print(f"  generating {patients} patients -> {folder}", file=sys.stderr)
+        write_delivery(folder, patients=patients, seed=2026)
+    return folder
+
+
+def fresh_warehouse(engine: str, tmp: Path) -> tuple[str, Any]:
+    if engine == "sqlite":
+        path = tmp / f"bench-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
+    from sqlalchemy import create_engine, text
+
+    name = f"relief_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def bench_scale(ctx: Any, engine: str, patients: int, repeats: int, cache: Path) -> list[dict[str, Any]]:
+    landing = delivery(cache, patients)
+    rows_in = sum(sum(1 for _ in p.open()) - 1 for p in landing.glob("*.csv"))
+    times: dict[str, list[float]] = {s: [] for s in (*STAGES, "total", "cox fit")}
+    rss: dict[str, float] = {}
+    floors: dict[str, list[float]] = {"read": [], "copy": [], "cox": []}
+    for rep in range(repeats):
+        url, drop = fresh_warehouse(engine, cache)
+        run_id = f"bench-{rep}"
+        try:
+            run_in_child(ctx, "stage", stage="begin", url=url, run_id=run_id, landing=str(landing), report_dir=str(cache / "reports"))
+            total = 0.0
+            for stage in STAGES:
+                seconds, peak, _ = run_in_child(
+                    ctx, "stage", stage=stage, url=url, run_id=run_id, landing=str(landing), report_dir=str(cache / "reports")
+                )
+                times[stage].append(seconds)
+                rss[stage] = max(rss.get(stage, 0.0), peak)
+                total += seconds
+                print(f"  {engine} {patients} rep {rep + 1}: {stage} {seconds:.1f} s", file=sys.stderr)
+            times["total"].append(total)
+            seconds, peak, _ = run_in_child(ctx, "cox_only", url=url, run_id=run_id)
+            times["cox fit"].append(seconds)
+            rss["cox fit"] = max(rss.get("cox fit", 0.0), peak)
+            floors["read"].append(run_in_child(ctx, "floor_read", landing=str(landing))[0])
+            floors["cox"].append(run_in_child(ctx, "floor_cox", url=url, run_id=run_id)[0])
+            if engine == "postgresql":
+                floors["copy"].append(run_in_child(ctx, "floor_copy", url=url, landing=str(landing))[0])
+        finally:
+            drop()
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    floor = {k: statistics.median(v) for k, v in floors.items() if v}
+    ingest_floor = ("COPY", floor["copy"]) if "copy" in floor else ("pyarrow read", floor["read"])
+    ratio = {"ingest": ingest_floor, "cox fit": ("lifelines Cox", floor["cox"])}
+    out = []
+    for stage, seconds in med.items():
+        name, base = ratio.get(stage, ("", None))
+        out.append(
+            {
+                "engine": engine,
+                "patients": patients,
+                "stage": stage,
+                "rows": rows_in,
+                "median_s": seconds,
+                "peak_rss_mb": rss.get(stage, max(rss.values())),
+                "floor": f"{name} {base:.1f} s" if base else "",
+                "ratio": seconds / base if base else None,
+            }
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=int, nargs="+", default=[1000, 10000], help="patients per scale")
+    parser.add_argument("--engines", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per scale; the table shows medians")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache", help="where deliveries are cached")
+    args = parser.parse_args(argv)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    ctx = mp.get_context("spawn")
+    rows = []
+    for patients in args.scales:
+        for engine in args.engines:
+            rows.extend(bench_scale(ctx, engine, patients, args.repeats, args.cache))
+    print(f"\nmedian of {args.repeats} run(s); peak RSS of the stage's own process; ratio = time / floor\n")
+    print(f"{'engine':<11}{'patients':>9}  {'stage':<9}{'rows':>11}{'median s':>10}{'peak MB':>9}  {'floor':<22}{'ratio':>7}")
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] else ""
+        print(
+            f"{r['engine']:<11}{r['patients']:>9}  {r['stage']:<9}{r['rows']:>11}{r['median_s']:>10.1f}"
+            f"{r['peak_rss_mb']:>9.0f}  {r['floor']:<22}{ratio:>7}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
