@@ -16,6 +16,8 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
+# make test RELIEF_SKIP_LIVE_AIRFLOW=1 skips the live Airflow (api-server + scheduler) test.
+export RELIEF_SKIP_LIVE_AIRFLOW
 
 .PHONY: demo test lint format bench venv clean browser
 

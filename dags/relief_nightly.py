@@ -4,14 +4,28 @@ Wiring only: each task is one call into ``pipeline.stages`` (imported inside the
 so parsing this file stays cheap). Settings come from the environment
 (RELIEF_WAREHOUSE_URL, RELIEF_PSEUDONYM_KEY, RELIEF_LANDING_DIR, ...) via
 ``pipeline.config``; the ``landing`` param overrides the landing folder for one run.
+
+* Schedule: daily at 02:00 UTC (``RELIEF_NIGHTLY_CRON`` overrides it); no catch-up, one
+  active run at a time.
+* Ingest is mapped over the delivery folders, so workers share the load.
+* Retries with exponential back-off for transient errors (database gone, a delivery
+  still being written); data errors fail at once (``stages.run_task``).
+* The relief run id is derived from Airflow's run id, so clearing a task or the whole
+  run re-does the same run; a run that fails is marked failed in ``model_runs``.
+* ``validate`` publishes the ``relief_core`` Asset: core data was refreshed, which
+  may trigger ``relief_analysis``.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, Param, dag, task
+
+CORE_ASSET = Asset(name="relief_core", uri="x-relief://warehouse/core")
+PREFIX = "n"
 
 
 def _settings():
@@ -20,22 +34,32 @@ def _settings():
     return from_env()
 
 
-def _mark_failed(context) -> None:
-    """DAG failure callback: the run's lineage row says failed, with the task that failed."""
-    from pipeline.stages import fail
+def _run_id(run_id: str) -> str:
+    from pipeline.stages import relief_run_id
 
-    run_id = (context["ti"].xcom_pull(task_ids="begin") or "") if context.get("ti") else ""
-    if run_id:
-        fail(_settings(), run_id, f"Airflow task {context['ti'].task_id} failed")
+    return relief_run_id(PREFIX, run_id)
+
+
+def _mark_failed(context) -> None:
+    """Failure callback (task and DAG): the run's lineage row says failed, with the error."""
+    from pipeline.stages import fail_from_context
+
+    fail_from_context(_settings(), PREFIX, context)
 
 
 @dag(
     dag_id="relief_nightly",
-    schedule="30 2 * * *",
+    schedule=os.environ.get("RELIEF_NIGHTLY_CRON", "0 2 * * *"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": _mark_failed,
+    },
     on_failure_callback=_mark_failed,
     params={
         "landing": Param(
@@ -51,44 +75,65 @@ def _mark_failed(context) -> None:
 def relief_nightly():
     @task
     def begin(params=None, run_id=None) -> str:
-        from pipeline.stages import begin, landing_from
+        from pipeline.stages import begin, landing_from, run_task
 
-        return begin(
-            _settings(), trigger="schedule", dag_run_id=run_id, landing=landing_from(params)
+        return run_task(
+            begin,
+            _settings(),
+            run_id=_run_id(run_id),
+            trigger="schedule",
+            dag_run_id=run_id,
+            landing=landing_from(params),
+            resume=True,
         )
 
     @task
-    def ingest(relief_run: str, params=None) -> dict:
-        from pipeline.stages import ingest, landing_from
+    def find_deliveries(relief_run: str, params=None) -> list[str]:
+        from pipeline.stages import landing_from, new_deliveries, run_task
 
-        return ingest(_settings(), relief_run, landing_from(params))
+        return run_task(new_deliveries, _settings(), landing_from(params))
 
-    @task
+    @task(max_active_tis_per_dagrun=4)
+    def ingest_delivery(folder: str, relief_run: str) -> dict:
+        from pipeline.stages import ingest_delivery, run_task
+
+        return run_task(ingest_delivery, _settings(), relief_run, folder)
+
+    @task(trigger_rule="none_failed")  # runs (and records zero rows) when nothing was mapped
+    def ingest(relief_run: str, outcomes: list[dict]) -> dict:
+        from pipeline.stages import ingest_summary, run_task
+
+        return run_task(ingest_summary, _settings(), relief_run, list(outcomes))
+
+    @task(outlets=[CORE_ASSET])
     def validate(relief_run: str) -> dict:
-        from pipeline.stages import validate
+        from pipeline.stages import run_task, validate
 
-        return validate(_settings(), relief_run)
+        return run_task(validate, _settings(), relief_run)
 
     @task
     def derive(relief_run: str) -> dict:
-        from pipeline.stages import derive
+        from pipeline.stages import derive, run_task
 
-        return derive(_settings(), relief_run)
+        return run_task(derive, _settings(), relief_run)
 
     @task
     def model(relief_run: str) -> dict:
-        from pipeline.stages import model
+        from pipeline.stages import model, run_task
 
-        return model(_settings(), relief_run)
+        return run_task(model, _settings(), relief_run)
 
     @task
     def report(relief_run: str) -> dict:
-        from pipeline.stages import report
+        from pipeline.stages import report, run_task
 
-        return report(_settings(), relief_run)
+        return run_task(report, _settings(), relief_run)
 
     relief_run = begin()
-    loaded = ingest(relief_run)
+    folders = find_deliveries(relief_run)
+    loaded = ingest(
+        relief_run, ingest_delivery.partial(relief_run=relief_run).expand(folder=folders)
+    )
     validated = validate(relief_run)
     derived = derive(relief_run)
     modelled = model(relief_run)

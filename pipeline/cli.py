@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import cli_db, cli_dq, cli_ingest, cli_models
+from pipeline import cli_db, cli_dq, cli_ingest, cli_models, cli_status
 from pipeline.config import ConfigError, from_env
 
 EPILOG = """examples:
@@ -20,6 +20,7 @@ EPILOG = """examples:
   relief run --landing landing/ --demo
   relief run --landing landing/ --warehouse postgresql://postgres@127.0.0.1/relief
   relief ingest --source omop --path postgresql://reader@cdm-host/cdm --cdm-schema cdm54
+  relief status --limit 5        # recent runs: state, counts, seconds per stage
   relief dq                      # the last run's quarantined rows, grouped by rule
   relief db upgrade --warehouse postgresql://postgres@127.0.0.1/relief   # apply migrations
   relief predict --run RUN_ID --profile profile.json
@@ -93,7 +94,7 @@ def build_parser() -> tuple[
     )
     runs.add_argument("--limit", type=int, default=10, help="how many runs to show (default 10)")
     commands = {"synth": cmd_synth, "run": cmd_run, "runs": cmd_runs}
-    for module in (cli_ingest, cli_dq, cli_models, cli_db):
+    for module in (cli_ingest, cli_dq, cli_models, cli_db, cli_status):
         commands.update(module.add_commands(sub))
     return parser, commands
 

@@ -12,12 +12,14 @@ class NoResultsError(ValueError):
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Imported lazily: the validation modules pull in Great Expectations."""
+    from pipeline.analysis_params import AnalysisParamsError
     from pipeline.config import ConfigError
     from pipeline.gx_runner import SchemaError
     from pipeline.sources.landing import DeliveryError
     from pipeline.validate import ValidationBlocked
 
     return (
+        AnalysisParamsError,
         ConfigError,
         DeliveryError,
         SchemaError,

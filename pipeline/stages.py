@@ -1,13 +1,24 @@
 """The pipeline's stages as plain functions: what the DAG tasks, the CLI and the tests call.
 
 Each stage opens the warehouse named in ``Settings``, does one thing, records its row
-counts and duration in the run's lineage, and returns a small JSON-able dict (an
-Airflow XCom needs nothing bigger).
+counts and duration in the run's lineage, logs them as one JSON line, and returns a
+small JSON-able dict (an Airflow XCom needs nothing bigger).
+
+Every stage is idempotent for a given run id: results are replaced per run id, ingest is
+content-addressed and validation promotes by natural key, so a cleared or retried task
+(or a whole re-run of the same run id) leaves the warehouse as one clean run would.
+The DAGs derive the run id from Airflow's run id (``relief_run_id``) for that reason.
+
+``analyse_*`` are the stages of an analyst's run (``relief_analysis``): they read core
+but never write it; episodes and results go under the analysis run's own id.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,15 +41,41 @@ def begin(
     trigger: str = "cli",
     dag_run_id: str | None = None,
     landing: str | Path | None = None,
+    resume: bool = False,
 ) -> str:
-    """Create the schema if needed and open a run; returns its run id."""
+    """Create the schema if needed and open a run; returns its run id.
+
+    With ``resume`` (the DAGs: a cleared ``begin`` task) an existing run keeps its
+    lineage row, so re-running ``begin`` alone changes nothing; a failed run goes back
+    to ``running``. Without it, re-using a run id resets its lineage row.
+    """
     wh = Warehouse(settings.warehouse_url)
     wh.create_schema()
     run_id = run_id or runs.new_run_id()
+    if resume and (existing := runs.get_run(wh, run_id)):
+        if existing["status"] != "success":
+            runs.set_fields(wh, run_id, status="running", error=None)
+        log_event("run_resumed", run_id=run_id, status=existing["status"])
+        return run_id
     parameters = {**settings.parameters(), "landing": str(landing) if landing else None}
     runs.start_run(wh, run_id, parameters=parameters, trigger=trigger, dag_run_id=dag_run_id)
-    log.info("run %s started (%s) on %r", run_id, trigger, wh)
+    log_event("run_started", run_id=run_id, trigger=trigger, warehouse=repr(wh))
     return run_id
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """One structured log line: ``relief {"event": ..., ...}`` (grep-able, JSON-parseable)."""
+    log.info("relief %s", json.dumps({"event": event, **fields}, default=str, sort_keys=True))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth a retry: the database went away, a delivery is still being written."""
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+    return isinstance(
+        exc,
+        OperationalError | InterfaceError | DisconnectionError | ConnectionError | TimeoutError,
+    )
 
 
 def _timed(
@@ -46,13 +83,17 @@ def _timed(
 ) -> dict[str, Any]:
     wh = Warehouse(settings.warehouse_url)
     started = time.perf_counter()
+    log_event("stage_started", run_id=run_id, stage=stage)
     try:
         counts = work(wh)
     except Exception as exc:
-        runs.finish_run(wh, run_id, "failed", f"{stage}: {exc}")
+        log_event("stage_failed", run_id=run_id, stage=stage, error=str(exc)[:500])
+        if not is_transient(exc):  # a transient error is retried; the last failure marks it
+            runs.finish_run(wh, run_id, "failed", f"{stage}: {exc}")
         raise
-    runs.record_stage(wh, run_id, stage, counts, time.perf_counter() - started)
-    log.info("run %s %s: %s", run_id, stage, counts)
+    seconds = time.perf_counter() - started
+    runs.record_stage(wh, run_id, stage, counts, seconds)
+    log_event("stage_done", run_id=run_id, stage=stage, seconds=round(seconds, 3), counts=counts)
     return counts
 
 
@@ -147,3 +188,208 @@ def run_all(
     }
     counts["report"] = report(settings, run_id)
     return RunSummary(run_id=run_id, report=counts["report"]["report"], counts=counts)
+
+
+# --- Airflow edge ---------------------------------------------------------------------
+
+
+def relief_run_id(prefix: str, dag_run_id: str) -> str:
+    """A stable relief run id for an Airflow run: clearing and re-running reuse it.
+
+    Airflow run ids (``manual__2026-01-01T02:30:00+00:00``) are made safe for the
+    64-character ``run_id`` column; over-long ones keep a hash suffix so they stay unique.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", dag_run_id).strip("-")
+    run_id = f"{prefix}-{safe}"
+    if len(run_id) > 64:
+        run_id = f"{run_id[:51]}-{hashlib.sha256(dag_run_id.encode()).hexdigest()[:12]}"
+    return run_id
+
+
+def run_task(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a stage from an Airflow task: an input or settings error fails without retries.
+
+    Data errors (a bad delivery, blocked validation, bad parameters, nothing to analyse)
+    will not fix themselves, so they become ``AirflowFailException``; anything else
+    (the database gone, a delivery still being written) goes through the task's retries.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.analysis_params import AnalysisParamsError
+    from pipeline.errors import user_errors
+
+    try:
+        return stage(*args, **kwargs)
+    except (*user_errors(), AnalysisParamsError) as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def fail_from_context(settings: Settings, prefix: str, context: dict[str, Any]) -> None:
+    """Airflow failure callback: mark the run failed in model_runs with the error."""
+    dag_run_id = context.get("run_id") or ""
+    if not dag_run_id:
+        return
+    ti = context.get("ti")
+    task = getattr(ti, "task_id", None) or "dag"
+    error = context.get("exception") or context.get("reason") or "failed"
+    run_id = relief_run_id(prefix, dag_run_id)
+    wh = Warehouse(settings.warehouse_url)
+    if wh.has_table("results", "model_runs") and runs.get_run(wh, run_id):
+        runs.finish_run(wh, run_id, "failed", f"Airflow task {task}: {error}"[:2000])
+        log_event("run_failed", run_id=run_id, task=task, error=str(error)[:500])
+
+
+# --- nightly: one mapped task per delivery ----------------------------------------------
+
+INCOMPLETE_MARKERS = (".part", ".tmp", ".partial", ".incomplete")
+
+
+class DeliveryIncomplete(TimeoutError):
+    """A delivery is still being written (a ``*.part``/``*.tmp`` file or ``.incomplete``
+    marker is present); transient, so the task is retried with back-off."""
+
+
+def new_deliveries(settings: Settings, landing: str | Path) -> list[str]:
+    """The delivery folders under ``landing`` (each becomes one mapped ingest task).
+
+    Already-loaded deliveries are listed too: ingest skips them by content hash, cheaply.
+    """
+    from pipeline.sources.landing import find_deliveries
+
+    folders = find_deliveries(Path(landing))
+    for folder in folders:
+        partial = sorted(
+            p.name for p in folder.iterdir() if p.name.lower().endswith(INCOMPLETE_MARKERS)
+        )
+        if partial:
+            raise DeliveryIncomplete(
+                f"{folder}: still being written ({', '.join(partial)}); retrying later"
+            )
+    log_event("deliveries_found", landing=str(landing), deliveries=len(folders))
+    return [str(f) for f in folders]
+
+
+def ingest_delivery(settings: Settings, run_id: str, folder: str | Path) -> dict[str, Any]:
+    """Load one delivery folder (one mapped task); lineage is recorded by ``ingest_summary``."""
+    from pipeline.ingest import load_delivery
+
+    wh = Warehouse(settings.warehouse_url)
+    started = time.perf_counter()
+    outcome = load_delivery(wh, Path(folder), settings.pseudonym_key)
+    result = {
+        "delivery_id": outcome.delivery_id,
+        "status": outcome.status,
+        "rows": outcome.rows,
+        "error": outcome.error,
+    }
+    log_event(
+        "delivery_ingested",
+        run_id=run_id,
+        folder=str(folder),
+        seconds=round(time.perf_counter() - started, 3),
+        **result,
+    )
+    return result
+
+
+def ingest_summary(
+    settings: Settings, run_id: str, outcomes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Record the mapped ingest tasks' outcomes as the run's ``ingest`` stage, in one write."""
+
+    def work(wh: Warehouse) -> dict[str, Any]:
+        outcomes_ = sorted(outcomes, key=lambda o: o["delivery_id"])
+        fingerprint = ",".join(o["delivery_id"] for o in outcomes_ if o["status"] != "failed")
+        runs.set_fields(wh, run_id, input_fingerprint=fingerprint)
+        return {
+            "deliveries": {o["delivery_id"]: o["status"] for o in outcomes_},
+            "rows": sum(o["rows"] for o in outcomes_),
+            "failed": [o["error"] for o in outcomes_ if o["error"]],
+        }
+
+    return _timed("ingest", settings, run_id, work)
+
+
+# --- relief_analysis: an analyst's run, never touching core -------------------------------
+
+
+def begin_analysis(
+    settings: Settings, run_id: str, request: Any, dag_run_id: str | None = None
+) -> str:
+    """Open an analyst run; its parameters (the whole request) go into model_runs."""
+    wh = Warehouse(settings.warehouse_url)
+    wh.create_schema()
+    if (existing := runs.get_run(wh, run_id)) and existing["trigger"] == "analyst":
+        if existing["status"] != "success":  # a cleared task or run: keep its lineage
+            runs.set_fields(wh, run_id, status="running", error=None)
+        log_event("run_resumed", run_id=run_id, status=existing["status"])
+        return run_id
+    parameters = {"analysis": request.parameters(), "warehouse": repr(wh)}
+    runs.start_run(wh, run_id, parameters=parameters, trigger="analyst", dag_run_id=dag_run_id)
+    log_event("run_started", run_id=run_id, trigger="analyst")
+    return run_id
+
+
+def analyse_derive(settings: Settings, run_id: str, request: Any) -> dict[str, Any]:
+    """Episodes from core with the request's outcome definition, then its cohort filter.
+
+    Both steps write only ``analysis.episodes`` rows of this run id (replaced, never
+    appended), so a retry or a re-run leaves the same rows.
+    """
+    from pipeline.cohort import apply_cohort
+    from pipeline.derive_stage import derive_and_store, read_episodes
+
+    def work(wh: Warehouse) -> dict[str, Any]:
+        derived = derive_and_store(wh, run_id, request.outcome)
+        log_event("progress", run_id=run_id, stage="derive", step="episodes", counts=derived)
+        episodes = read_episodes(wh, run_id).drop(columns=["run_id"])
+        assessments = (
+            wh.read("core", "pain_assessments") if request.cohort.min_follow_up_days > 0 else None
+        )
+        kept = apply_cohort(episodes, request.cohort, assessments)
+        with wh.begin() as conn:
+            wh.replace_run_rows(conn, "analysis", "episodes", run_id, kept)
+        log_event("progress", run_id=run_id, stage="derive", step="cohort", kept=len(kept))
+        return {
+            "derived": derived["episodes"],
+            "episodes": len(kept),
+            "responders": int(kept["responded"].astype(bool).sum()) if len(kept) else 0,
+            "events": int(kept["event"].fillna(0).sum()) if len(kept) else 0,
+        }
+
+    return _timed("derive", settings, run_id, work)
+
+
+def analyse_model(settings: Settings, run_id: str, request: Any) -> dict[str, Any]:
+    """Fit the request's models on the run's episodes; marks the analyst run successful."""
+    from pipeline.modelling import fit_and_store
+
+    def work(wh: Warehouse) -> dict[str, Any]:
+        counts = fit_and_store(wh, run_id, request.models)
+        dropped = [t for t in request.dropped_tables() if t in counts]
+        if dropped:
+            with wh.begin() as conn:
+                for table in dropped:
+                    wh.replace_run_rows(conn, "results", table, run_id, _empty())
+                    counts.pop(table)
+        return counts
+
+    counts = _timed("model", settings, run_id, work)
+    runs.finish_run(Warehouse(settings.warehouse_url), run_id, "success")
+    log_event("run_finished", run_id=run_id, status="success")
+    return counts
+
+
+def analyse(settings: Settings, run_id: str, request: Any) -> dict[str, dict[str, Any]]:
+    """An analyst's whole run in-process: the same functions the relief_analysis tasks call."""
+    begin_analysis(settings, run_id, request)
+    return {
+        "derive": analyse_derive(settings, run_id, request),
+        "model": analyse_model(settings, run_id, request),
+    }
+
+
+def _empty():
+    import pandas as pd
+
+    return pd.DataFrame()
