@@ -17,7 +17,7 @@ from pipeline import runs
 from pipeline.config import Settings
 from pipeline.data_docs import build_data_docs, run_results
 from pipeline.report.plots import dose_response_plot, forest_plot, interval_plot, km_plot
-from pipeline.report.suppress import suppress_counts
+from pipeline.report.suppress import round_after_small_step, suppress_counts
 from pipeline.warehouse import Warehouse
 
 RESULT_TABLES = (
@@ -102,7 +102,8 @@ def write_report(wh: Warehouse, run_id: str, settings: Settings) -> Path:
     ph = r["ph_test"]
     sections: dict[str, Any] = {
         "attrition": _table(
-            suppress_counts(r["attrition"], k), ["step", "description", "remaining", "excluded"]
+            round_after_small_step(r["attrition"], k),
+            ["step", "description", "remaining", "excluded"],
         ),
         "response": _table(
             suppress_counts(r["response_rates"], k),
