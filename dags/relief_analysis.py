@@ -11,6 +11,7 @@ under its own run id (``a-<airflow run id>``) with trigger ``analyst``.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -62,7 +63,7 @@ def _mark_failed(context) -> None:
     catchup=False,
     max_active_runs=4,
     default_args={
-        "retries": 2,
+        "retries": int(os.environ.get("RELIEF_TASK_RETRIES", "2")),
         "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),

@@ -54,7 +54,7 @@ def _mark_failed(context) -> None:
     catchup=False,
     max_active_runs=1,
     default_args={
-        "retries": 3,
+        "retries": int(os.environ.get("RELIEF_TASK_RETRIES", "3")),
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),

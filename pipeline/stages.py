@@ -234,7 +234,9 @@ def fail_from_context(settings: Settings, prefix: str, context: dict[str, Any]) 
     error = context.get("exception") or context.get("reason") or "failed"
     run_id = relief_run_id(prefix, dag_run_id)
     wh = Warehouse(settings.warehouse_url)
-    if wh.has_table("results", "model_runs") and runs.get_run(wh, run_id):
+    current = runs.get_run(wh, run_id) if wh.has_table("results", "model_runs") else None
+    if current and not (current["status"] == "failed" and current.get("error")):
+        # A stage that failed on data already recorded the precise error; keep it.
         runs.finish_run(wh, run_id, "failed", f"Airflow task {task}: {error}"[:2000])
         log_event("run_failed", run_id=run_id, task=task, error=str(error)[:500])
 
@@ -361,20 +363,14 @@ def analyse_derive(settings: Settings, run_id: str, request: Any) -> dict[str, A
 
 
 def analyse_model(settings: Settings, run_id: str, request: Any) -> dict[str, Any]:
-    """Fit the request's models on the run's episodes; marks the analyst run successful."""
+    """Fit the request's chosen models on the run's episodes (the others are not fitted
+    and keep no rows for this run); marks the analyst run successful."""
+    from dataclasses import replace
+
     from pipeline.modelling import fit_and_store
 
-    def work(wh: Warehouse) -> dict[str, Any]:
-        counts = fit_and_store(wh, run_id, request.models)
-        dropped = [t for t in request.dropped_tables() if t in counts]
-        if dropped:
-            with wh.begin() as conn:
-                for table in dropped:
-                    wh.replace_run_rows(conn, "results", table, run_id, _empty())
-                    counts.pop(table)
-        return counts
-
-    counts = _timed("model", settings, run_id, work)
+    models = replace(request.models, analyses=tuple(request.analyses))
+    counts = _timed("model", settings, run_id, lambda wh: fit_and_store(wh, run_id, models))
     runs.finish_run(Warehouse(settings.warehouse_url), run_id, "success")
     log_event("run_finished", run_id=run_id, status="success")
     return counts
@@ -388,8 +384,3 @@ def analyse(settings: Settings, run_id: str, request: Any) -> dict[str, dict[str
         "model": analyse_model(settings, run_id, request),
     }
 
-
-def _empty():
-    import pandas as pd
-
-    return pd.DataFrame()

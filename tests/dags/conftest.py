@@ -20,6 +20,7 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+        RELIEF_TASK_RETRIES="0",  # a failing task fails the test at once, not after back-off
         **extra,
     )
     return env
