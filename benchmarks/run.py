@@ -8,6 +8,7 @@ same episodes (model). Each stage runs in a fresh process so its peak RSS is its
     python benchmarks/run.py                      # 1 000 and 10 000 patients, both engines
     python benchmarks/run.py --scales 1000 10000 100000 --repeats 3
     python benchmarks/run.py --engines postgresql --scales 100000 --repeats 1
+    python benchmarks/run.py --csv docs/bench.csv  # also write the rows (benchmarks/plot.py)
 
 Synthetic deliveries are cached under --cache (default .bench-cache/, git-ignored).
 """
@@ -15,6 +16,7 @@ Synthetic deliveries are cached under --cache (default .bench-cache/, git-ignore
 from __future__ import annotations
 
 import argparse
+import csv
 import multiprocessing as mp
 import resource
 import statistics
@@ -69,10 +71,10 @@ def _floor_copy(url: str, landing: str) -> int:
             cols = ", ".join(f'"{c}" text' for c in header)
             conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute(f"CREATE UNLOGGED TABLE {table} ({cols})")
-            with conn.cursor().copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                with path.open("rb") as handle:
-                    while block := handle.read(1 << 20):
-                        copy.write(block)
+            sql = f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)"
+            with conn.cursor().copy(sql) as copy, path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    copy.write(block)
             rows += conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             conn.execute(f"DROP TABLE {table}")
     return rows
@@ -88,7 +90,15 @@ def _floor_cox(url: str, run_id: str) -> int:
     frame = analysis_frame(read_episodes(Warehouse(url), run_id))
     frame["route_IM"] = (frame["route"] == "IM").astype(float)
     frame["route_IN"] = (frame["route"] == "IN").astype(float)
-    cols = ["route_IM", "route_IN", "is_series", "dose_mg_per_kg", "infusion_hours", "n_comorbidities", "baseline_score"]
+    cols = [
+        "route_IM",
+        "route_IN",
+        "is_series",
+        "dose_mg_per_kg",
+        "infusion_hours",
+        "n_comorbidities",
+        "baseline_score",
+    ]
     data = frame[[*cols, "time_days", "event"]].astype(float)
     CoxPHFitter().fit(data, "time_days", "event")
     return len(data)
@@ -147,7 +157,9 @@ def fresh_warehouse(engine: str, tmp: Path) -> tuple[str, Any]:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
 
 
-def bench_scale(ctx: Any, engine: str, patients: int, repeats: int, cache: Path) -> list[dict[str, Any]]:
+def bench_scale(
+    ctx: Any, engine: str, patients: int, repeats: int, cache: Path
+) -> list[dict[str, Any]]:
     landing = delivery(cache, patients)
     rows_in = sum(sum(1 for _ in p.open()) - 1 for p in landing.glob("*.csv"))
     times: dict[str, list[float]] = {s: [] for s in (*STAGES, "total", "cox fit")}
@@ -157,16 +169,32 @@ def bench_scale(ctx: Any, engine: str, patients: int, repeats: int, cache: Path)
         url, drop = fresh_warehouse(engine, cache)
         run_id = f"bench-{rep}"
         try:
-            run_in_child(ctx, "stage", stage="begin", url=url, run_id=run_id, landing=str(landing), report_dir=str(cache / "reports"))
+            run_in_child(
+                ctx,
+                "stage",
+                stage="begin",
+                url=url,
+                run_id=run_id,
+                landing=str(landing),
+                report_dir=str(cache / "reports"),
+            )
             total = 0.0
             for stage in STAGES:
                 seconds, peak, _ = run_in_child(
-                    ctx, "stage", stage=stage, url=url, run_id=run_id, landing=str(landing), report_dir=str(cache / "reports")
+                    ctx,
+                    "stage",
+                    stage=stage,
+                    url=url,
+                    run_id=run_id,
+                    landing=str(landing),
+                    report_dir=str(cache / "reports"),
                 )
                 times[stage].append(seconds)
                 rss[stage] = max(rss.get(stage, 0.0), peak)
                 total += seconds
-                print(f"  {engine} {patients} rep {rep + 1}: {stage} {seconds:.1f} s", file=sys.stderr)
+                print(
+                    f"  {engine} {patients} rep {rep + 1}: {stage} {seconds:.1f} s", file=sys.stderr
+                )
             times["total"].append(total)
             seconds, peak, _ = run_in_child(ctx, "cox_only", url=url, run_id=run_id)
             times["cox fit"].append(seconds)
@@ -174,7 +202,9 @@ def bench_scale(ctx: Any, engine: str, patients: int, repeats: int, cache: Path)
             floors["read"].append(run_in_child(ctx, "floor_read", landing=str(landing))[0])
             floors["cox"].append(run_in_child(ctx, "floor_cox", url=url, run_id=run_id)[0])
             if engine == "postgresql":
-                floors["copy"].append(run_in_child(ctx, "floor_copy", url=url, landing=str(landing))[0])
+                floors["copy"].append(
+                    run_in_child(ctx, "floor_copy", url=url, landing=str(landing))[0]
+                )
         finally:
             drop()
     med = {k: statistics.median(v) for k, v in times.items() if v}
@@ -200,11 +230,24 @@ def bench_scale(ctx: Any, engine: str, patients: int, repeats: int, cache: Path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", type=int, nargs="+", default=[1000, 10000], help="patients per scale")
-    parser.add_argument("--engines", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
-    parser.add_argument("--repeats", type=int, default=3, help="runs per scale; the table shows medians")
-    parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache", help="where deliveries are cached")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scales", type=int, nargs="+", default=[1000, 10000], help="patients per scale"
+    )
+    parser.add_argument(
+        "--engines", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per scale; the table shows medians"
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=ROOT / ".bench-cache", help="where deliveries are cached"
+    )
+    parser.add_argument(
+        "--csv", type=Path, help="also write the table's rows to this CSV (appends)"
+    )
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
@@ -212,15 +255,44 @@ def main(argv: list[str] | None = None) -> int:
     for patients in args.scales:
         for engine in args.engines:
             rows.extend(bench_scale(ctx, engine, patients, args.repeats, args.cache))
-    print(f"\nmedian of {args.repeats} run(s); peak RSS of the stage's own process; ratio = time / floor\n")
-    print(f"{'engine':<11}{'patients':>9}  {'stage':<9}{'rows':>11}{'median s':>10}{'peak MB':>9}  {'floor':<22}{'ratio':>7}")
+    print(
+        f"\nmedian of {args.repeats} run(s); peak RSS of the stage's own process; ratio = time / floor\n"
+    )
+    print(
+        f"{'engine':<11}{'patients':>9}  {'stage':<9}{'rows':>11}{'median s':>10}{'peak MB':>9}  {'floor':<22}{'ratio':>7}"
+    )
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] else ""
         print(
             f"{r['engine']:<11}{r['patients']:>9}  {r['stage']:<9}{r['rows']:>11}{r['median_s']:>10.1f}"
             f"{r['peak_rss_mb']:>9.0f}  {r['floor']:<22}{ratio:>7}"
         )
+    if args.csv:
+        write_csv(args.csv, rows, args.repeats)
     return 0
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], repeats: int) -> None:
+    """Append the rows (one per engine, scale and stage) to ``path``, header if new."""
+    fields = [
+        "engine",
+        "patients",
+        "stage",
+        "rows",
+        "median_s",
+        "peak_rss_mb",
+        "floor",
+        "ratio",
+        "repeats",
+    ]
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        for r in rows:
+            writer.writerow({**r, "repeats": repeats})
 
 
 if __name__ == "__main__":

@@ -48,9 +48,22 @@ class OutcomeDefinition:
             raise ConfigError("series_gap_days must be >= 0 and baseline_window_days > 0")
 
 
+# The analyses the model stage can publish (mirrored by ``analysis_params.MODELS``, which
+# names each one's results tables; a unit test keeps the two equal).
+ANALYSES: tuple[str, ...] = (
+    "km",
+    "rmst",
+    "cox",
+    "ph_test",
+    "dose_response",
+    "competing_risks",
+    "interval_censored",
+)
+
+
 @dataclass(frozen=True)
 class ModelSettings:
-    """Which survival models to fit and how."""
+    """Which survival models to fit and how; ``analyses`` chooses what is fitted at all."""
 
     ties: str = "efron"  # efron | breslow
     horizon_days: float = 90.0  # RMST horizon
@@ -64,10 +77,14 @@ class ModelSettings:
         "baseline_score",
     )
     km_groups: tuple[str, ...] = KM_STRATA  # see pipeline/strata.py
+    analyses: tuple[str, ...] = ANALYSES
 
     def __post_init__(self) -> None:
         if self.ties not in ("efron", "breslow"):
             raise ConfigError(f"ties must be 'efron' or 'breslow', got {self.ties!r}")
+        unknown = sorted(set(self.analyses) - set(ANALYSES))
+        if unknown:
+            raise ConfigError(f"unknown analyses {unknown}; choose from {list(ANALYSES)}")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ docs/validation.md for the sources of every bound.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -126,9 +127,19 @@ def _concat(*parts: ColumnElement | str) -> ColumnElement:
 class CrossChecks:
     """The cross-table rules of one delivery, run inside the caller's transaction."""
 
-    def __init__(self, wh: Warehouse, conn: Connection, delivery_id: str, run_id: str):
+    def __init__(
+        self,
+        wh: Warehouse,
+        conn: Connection,
+        delivery_id: str,
+        run_id: str,
+        source_files: dict[str, str] | None = None,
+    ):
         self.wh, self.conn = wh, conn
         self.delivery_id, self.run_id = delivery_id, run_id
+        self.source_files = (
+            source_files if source_files is not None else _source_files(wh, conn, delivery_id)
+        )
         self.dialect = wh.dialect
         self.quarantine = wh.table("quarantine", "rows")
 
@@ -194,13 +205,7 @@ class CrossChecks:
     def _insert(self, rule: CrossRule, failing: Select) -> None:
         """``failing`` selects (source_row, value, message) of this delivery's rows."""
         rows = failing.subquery()
-        s = self.staging(rule.table)
-        source_file = (
-            select(s.c.source_file)
-            .where(s.c.delivery_id == self.delivery_id)
-            .limit(1)
-            .scalar_subquery()
-        )
+        source_file = self.source_files.get(rule.table)
         q = self.quarantine
         columns = ("delivery_id", "source_table", "source_file", "source_row", "rule_id")
         columns += ("column_name", "value", "message", "run_id")
@@ -209,7 +214,7 @@ class CrossChecks:
             select(
                 _text(self.delivery_id),
                 _text(rule.table),
-                source_file,
+                cast(literal(source_file, Text), Text),
                 rows.c.source_row,
                 _text(rule.rule_id),
                 _text(rule.column),
@@ -406,10 +411,27 @@ class CrossChecks:
         )
 
 
-def run(wh: Warehouse, conn: Connection, delivery_id: str, run_id: str) -> dict[str, int]:
+def _source_files(wh: Warehouse, conn: Connection, delivery_id: str) -> dict[str, str]:
+    """Each table's landing file name, from the manifest's ``files`` JSON."""
+    manifest = wh.table("staging", "deliveries")
+    files = conn.execute(
+        select(manifest.c.files).where(manifest.c.delivery_id == delivery_id)
+    ).scalar_one_or_none()
+    return {t: f.get("file") for t, f in json.loads(files).items()} if files else {}
+
+
+def run(
+    wh: Warehouse,
+    conn: Connection,
+    delivery_id: str,
+    run_id: str,
+    source_files: dict[str, str] | None = None,
+) -> dict[str, int]:
     """Run every cross-table rule for one delivery inside ``conn``'s transaction.
 
     Failures go straight into quarantine.rows; returns rows failed per rule id
     (every rule in RULES, 0 when it passed or does not apply, e.g. no death_date).
+    ``source_files`` ({table: landing file name}, for quarantine rows) defaults to the
+    manifest's entry for the delivery.
     """
-    return CrossChecks(wh, conn, delivery_id, run_id).run()
+    return CrossChecks(wh, conn, delivery_id, run_id, source_files).run()

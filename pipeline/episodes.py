@@ -40,13 +40,32 @@ def derive_episodes(
 ) -> pd.DataFrame:
     """One row per treatment series with its outcome (columns: schema.EPISODE_COLUMNS)."""
     outcome = outcome or OutcomeDefinition()
+    keys, (patients, treatments, assessments) = _integer_keys(patients, treatments, assessments)
     series = build_series(treatments, outcome.series_gap_days)
     if series.empty:
         return pd.DataFrame(columns=list(EPISODE_COLUMNS))
     series = attach_baseline(series, assessments, outcome.baseline_window_days)
     series = attach_outcome(series, assessments, outcome)
     series = attach_patient(series, patients)
+    series[PATIENT_KEY] = keys[series[PATIENT_KEY].to_numpy()]
     return series[list(EPISODE_COLUMNS)].reset_index(drop=True)
+
+
+def _integer_keys(*frames: pd.DataFrame) -> tuple[np.ndarray, list[pd.DataFrame]]:
+    """Replace the (64-character) patient keys by their rank among all keys.
+
+    Sorting, grouping and merging on integers is several times faster than on strings
+    (at 10^5 patients the visit-level sorts and merges dominate the derive stage); the
+    rank keeps the keys' sort order, so the output is row for row the same.
+    Returns the sorted distinct keys (to map back) and the recoded frames.
+    """
+    values = [f[PATIENT_KEY].to_numpy() for f in frames]
+    keys = np.sort(pd.unique(np.concatenate(values)))
+    index = pd.Index(keys)
+    recoded = [
+        f.assign(**{PATIENT_KEY: index.get_indexer(v)}) for f, v in zip(frames, values, strict=True)
+    ]
+    return keys, recoded
 
 
 def build_series(treatments: pd.DataFrame, gap_days: float) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import delete, select, update
 
 from pipeline.pseudonym import Pseudonymiser, pseudonymise_arrow
-from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_FILE, SOURCE_ROW
+from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_ROW
 from pipeline.sources.landing import (
     DeliveryError,
     RawTable,
@@ -158,17 +159,19 @@ def load_tables(
         )
     try:
         keyed = Pseudonymiser(pseudonym_key)  # each patient hashed once per delivery
-        frames = {t: to_staging(raw, delivery_id, keyed) for t, raw in raws.items()}
-        rows = sum(f.num_rows for f in frames.values())
+        rows = sum(r.data.num_rows for r in raws.values())
         files = {
             t: {"file": r.path.name, "sha256": r.sha256, "rows": r.data.num_rows}
             for t, r in raws.items()
         }
-        with wh.begin() as conn:
+        # One worker pseudonymises the next tables while this thread COPYs the current one:
+        # client (Arrow, HMAC) and server (COPY) work overlap.
+        with ThreadPoolExecutor(max_workers=1) as pool, wh.begin() as conn:
+            frames = {t: pool.submit(to_staging, r, delivery_id, keyed) for t, r in raws.items()}
             for table, frame in frames.items():
                 staging = wh.table("staging", table)
                 conn.execute(delete(staging).where(staging.c.delivery_id == delivery_id))
-                wh.insert_frame(conn, staging, frame)
+                wh.insert_frame(conn, staging, frame.result())
             conn.execute(
                 update(manifest)
                 .where(manifest.c.delivery_id == delivery_id)
@@ -186,13 +189,16 @@ def load_tables(
 
 
 def to_staging(raw: RawTable, delivery_id: str, pseudonym_key: str | Pseudonymiser) -> pa.Table:
-    """Pseudonymise, add lineage, and fold safe columns beyond the contract into ``extra``."""
+    """Pseudonymise, add lineage, and fold safe columns beyond the contract into ``extra``.
+
+    Lineage per row is the delivery and the row number; the file name is in the
+    manifest's ``files`` (one per table), not repeated on millions of rows.
+    """
     data = raw.data
     n = data.num_rows
     required = LANDING_REQUIRED[raw.table]
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
         DELIVERY_ID: pa.repeat(pa.scalar(delivery_id, pa.string()), n),
-        SOURCE_FILE: pa.repeat(pa.scalar(raw.path.name, pa.string()), n),
         SOURCE_ROW: data[SOURCE_ROW],
     }
     if "patient_id" in required:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from lifelines.exceptions import ConvergenceError
 
 from pipeline import sensitivity
 from pipeline.config import ModelSettings
@@ -34,46 +36,92 @@ REFERENCE = {"route": "IV"}
 CONTRASTS = ("route", "pattern")  # RMST differences and the stratified log-rank
 
 
+# The results tables each analysis publishes (``analysis_params.MODEL_TABLES`` mirrors it).
+ANALYSIS_TABLES: dict[str, tuple[str, ...]] = {
+    "km": ("km_curves", "survival_summary", "landmarks", "logrank"),
+    "rmst": ("rmst", "rmst_difference"),
+    "cox": ("cox", "cox_baseline", "cox_means"),
+    "ph_test": ("ph_test",),
+    "dose_response": ("dose_response",),
+    "competing_risks": ("competing_risks",),
+    "interval_censored": ("turnbull", "interval_weibull", "interval_cox"),
+}
+
+
 def fit_all(episodes: pd.DataFrame, settings: ModelSettings) -> dict[str, pd.DataFrame]:
-    """Every published analysis as tidy frames keyed by results table name."""
+    """Every analysis in ``settings.analyses`` as tidy frames keyed by results table name
+    (plus response rates and attrition, always published).
+
+    A lifelines fit that does not converge (a tiny or degenerate cohort) is a data
+    problem, raised as ``NoResultsError`` naming the analysis.
+    """
     frame = analysis_frame(episodes)
     if frame.empty or frame[EVENT].sum() == 0:
         raise NoResultsError(
             "no responder episodes with events to analyse: check the delivery and the outcome definition"
         )
-    results = survival_curves(frame, settings)
-    cox = fit_main_cox(frame, settings)
+    chosen = set(settings.analyses)
     categorical = [c for c in settings.covariates if c in CATEGORICAL]
-    results["cox"] = cox.table.assign(model="main", n=cox.n, events=cox.events)
-    results["cox_baseline"] = baseline_hazard_table(cox).assign(model="main")
-    results["cox_means"] = design_means_table(cox).assign(model="main")
-    if "site_id" in frame and frame["site_id"].nunique() > 1:
-        by_site = fit_main_cox(frame, settings, strata="site_id")
-        results["cox"] = pd.concat(
-            [
-                results["cox"],
-                by_site.table.assign(
-                    model="stratified_by_site", n=by_site.n, events=by_site.events
-                ),
-            ],
-            ignore_index=True,
-        )
+    results: dict[str, pd.DataFrame] = {}
+    if chosen & {"km", "rmst"}:
+        results.update(_timed("survival curves", lambda: survival_curves(frame, settings)))
+    cox = None
+    if chosen & {"cox", "ph_test"}:
+        cox = _timed("main Cox", lambda: fit_main_cox(frame, settings))
+    if "cox" in chosen:
+        results.update(_timed("Cox tables", lambda: cox_tables(frame, settings, cox)))
     steps = {
-        "ph_test": lambda: sensitivity.ph_diagnostics(cox),
-        "dose_response": lambda: sensitivity.dose_responses(frame, settings, categorical),
-        "competing_risks": lambda: sensitivity.competing_risks(frame, settings),
+        "ph_test": lambda: {"ph_test": sensitivity.ph_diagnostics(cox)},
+        "dose_response": lambda: {
+            "dose_response": sensitivity.dose_responses(frame, settings, categorical)
+        },
+        "competing_risks": lambda: {
+            "competing_risks": sensitivity.competing_risks(frame, settings)
+        },
+        "interval_censored": lambda: sensitivity.interval_censored(frame, settings, categorical),
     }
     for name, step in steps.items():
-        started = time.perf_counter()
-        results[name] = step()
-        log.info("model: %s in %.1f s", name, time.perf_counter() - started)
-    started = time.perf_counter()
-    results.update(sensitivity.interval_censored(frame, settings, categorical))
-    log.info("model: interval-censored sensitivity in %.1f s", time.perf_counter() - started)
-    labelled = with_labels(episodes)
-    results["response_rates"] = response_rates(labelled, settings.km_groups)
+        if name in chosen:
+            results.update(_timed(name, step, events=int(frame[EVENT].sum())))
+    published = {t for a in chosen for t in ANALYSIS_TABLES[a]}
+    results = {k: v for k, v in results.items() if k in published}
+    results["response_rates"] = response_rates(with_labels(episodes), settings.km_groups)
     results["attrition"] = attrition(episodes)
     return results
+
+
+def _timed(name: str, step: Callable[[], Any], events: int | None = None) -> Any:
+    """Run one analysis, log its time; lifelines' ConvergenceError becomes NoResultsError."""
+    started = time.perf_counter()
+    try:
+        out = step()
+    except ConvergenceError as exc:
+        raise NoResultsError(
+            f"{name}: the model did not converge on this cohort ({events} events); it is too "
+            f"small or degenerate for it. Widen the cohort or leave {name!r} out of the "
+            f"analyses. ({str(exc).splitlines()[0]})"
+        ) from exc
+    log.info("model: %s in %.1f s", name, time.perf_counter() - started)
+    return out
+
+
+def cox_tables(
+    frame: pd.DataFrame, settings: ModelSettings, cox: CoxResult
+) -> dict[str, pd.DataFrame]:
+    """Main Cox coefficients, baseline hazard and design means; the site-stratified Cox
+    (when there are several sites) is appended to ``cox`` as ``stratified_by_site``."""
+    table = cox.table.assign(model="main", n=cox.n, events=cox.events)
+    if "site_id" in frame and frame["site_id"].nunique() > 1:
+        by_site = fit_main_cox(frame, settings, strata="site_id")
+        stratified = by_site.table.assign(
+            model="stratified_by_site", n=by_site.n, events=by_site.events
+        )
+        table = pd.concat([table, stratified], ignore_index=True)
+    return {
+        "cox": table,
+        "cox_baseline": baseline_hazard_table(cox).assign(model="main"),
+        "cox_means": design_means_table(cox).assign(model="main"),
+    }
 
 
 def survival_curves(frame: pd.DataFrame, settings: ModelSettings) -> dict[str, pd.DataFrame]:
@@ -89,23 +137,25 @@ def survival_curves(frame: pd.DataFrame, settings: ModelSettings) -> dict[str, p
             "rmst_difference",
         )
     }
+    km_chosen, rmst_chosen = "km" in settings.analyses, "rmst" in settings.analyses
     for grouping in ("all", *settings.km_groups):
         group = None if grouping == "all" else grouping
         if group and frame[group].nunique() < 2:
             continue
-        km = fit_km(frame, TIME, EVENT, group=group, landmarks=settings.landmarks_days)
-        for name, table in (
-            ("km_curves", km.curve),
-            ("survival_summary", km.summary),
-            ("landmarks", km.landmarks),
-        ):
-            out[name].append(_grouped(table, grouping))
-        out["rmst"].append(
-            _grouped(rmst(frame, TIME, EVENT, group=group, horizon=settings.horizon_days), grouping)
-        )
-        if group:
-            out["logrank"].append(logrank(frame, TIME, EVENT, group).assign(grouping=grouping))
-    for grouping in CONTRASTS:
+        if km_chosen:
+            km = fit_km(frame, TIME, EVENT, group=group, landmarks=settings.landmarks_days)
+            for name, table in (
+                ("km_curves", km.curve),
+                ("survival_summary", km.summary),
+                ("landmarks", km.landmarks),
+            ):
+                out[name].append(_grouped(table, grouping))
+            if group:
+                out["logrank"].append(logrank(frame, TIME, EVENT, group).assign(grouping=grouping))
+        if rmst_chosen:
+            rmst_table = rmst(frame, TIME, EVENT, group=group, horizon=settings.horizon_days)
+            out["rmst"].append(_grouped(rmst_table, grouping))
+    for grouping in CONTRASTS if rmst_chosen else ():
         if frame[grouping].nunique() < 2:
             continue
         reference = REFERENCE.get(grouping)
@@ -114,7 +164,7 @@ def survival_curves(frame: pd.DataFrame, settings: ModelSettings) -> dict[str, p
         )
         out["rmst_difference"].append(_grouped(diff, grouping))
     # Stratified log-rank: route compared within single infusions and within series.
-    if frame["route"].nunique() > 1 and frame["pattern"].nunique() > 1:
+    if km_chosen and frame["route"].nunique() > 1 and frame["pattern"].nunique() > 1:
         out["logrank"].append(
             logrank(frame, TIME, EVENT, "route", strata="pattern").assign(grouping="route|pattern")
         )
@@ -145,12 +195,21 @@ def _grouped(table: pd.DataFrame, grouping: str) -> pd.DataFrame:
 
 
 def fit_and_store(wh: Warehouse, run_id: str, settings: ModelSettings) -> dict[str, Any]:
-    """Fit on this run's episodes and replace this run's rows in every results table."""
+    """Fit on this run's episodes and replace this run's rows in every results table.
+
+    Tables of analyses not chosen get no rows for this run (any left by an earlier
+    attempt are removed) and are not in the returned counts.
+    """
     results = fit_all(read_episodes(wh, run_id), settings)
     results["adverse_event_rates"] = adverse_event_rates(
         wh.read("core", "treatments"), wh.read("core", "adverse_events")
     )
+    unchosen = [
+        t for a, tables in ANALYSIS_TABLES.items() if a not in settings.analyses for t in tables
+    ]
     with wh.begin() as conn:
+        for name in unchosen:
+            wh.replace_run_rows(conn, "results", name, run_id, pd.DataFrame())
         return {
             name: wh.replace_run_rows(conn, "results", name, run_id, frame)
             for name, frame in results.items()

@@ -78,11 +78,11 @@ def pseudonymise_arrow(ids: pa.Array | pa.ChunkedArray, key: str | Pseudonymiser
         ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
     if not pa.types.is_string(ids.type):
         ids = pc.cast(ids, pa.string())
-    trimmed = pc.utf8_trim_whitespace(ids)
-    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
-    encoded = pc.dictionary_encode(trimmed)
+    # Trim only the distinct values: " P1" and "P1" are two dictionary entries with one digest.
+    encoded = pc.dictionary_encode(ids)
     digest = (key if isinstance(key, Pseudonymiser) else Pseudonymiser(key)).digest
-    hashed = pa.array([digest(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    distinct = pc.utf8_trim_whitespace(encoded.dictionary).to_pylist()
+    hashed = pa.array([digest(v) if v else None for v in distinct], pa.string())
     return pc.take(hashed, encoded.indices)
 
 

@@ -383,4 +383,3 @@ def analyse(settings: Settings, run_id: str, request: Any) -> dict[str, dict[str
         "derive": analyse_derive(settings, run_id, request),
         "model": analyse_model(settings, run_id, request),
     }
-

@@ -1,16 +1,28 @@
-"""Turn staging text into core types.
+"""Turn staging text into core types: in pandas for frames, in SQL for promotion.
 
 Values that do not parse become missing here; the GX suite has already quarantined
 those rows with the precise rule, so coercion never hides a bad value.
+
+Promotion to core runs as one ``INSERT INTO core ... SELECT`` per table
+(``pipeline.validate``), so the same typing is also written as SQL expressions over
+a staging table, per dialect (``core_columns``). Both forms give the same core rows;
+``tests/warehouse/test_promotion_sql.py`` reads them back and compares. On SQLite a
+timestamp is stored in SQLAlchemy's own DateTime text form (``YYYY-MM-DD
+HH:MM:SS.ffffff``), with SQLite's millisecond precision.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+from sqlalchemy import DateTime, Float, Integer, Table, Text, case, cast, func, literal
+from sqlalchemy.sql.elements import ColumnElement
 
-from pipeline.schema import CORE_COLUMNS, PATIENT_KEY, SOURCE_ROW
+from pipeline.schema import CORE_COLUMNS, NATURAL_KEYS, PATIENT_KEY, SOURCE_ROW
 
 NUMERIC = ("birth_year", "pain_score", "duration_min", "dose_mg", "weight_kg")
+INTEGER = ("birth_year", "pain_score")
+# What Python's str.strip() removes in practice: space, tab, newlines, VT, FF.
+WHITESPACE = " \t\n\r\x0b\x0c"
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
@@ -32,3 +44,88 @@ def to_core_types(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         elif column not in (PATIENT_KEY, SOURCE_ROW):
             out[column] = out[column].astype("string").str.strip().astype(object)
     return out
+
+
+# --- the same typing as SQL, for INSERT INTO core ... SELECT FROM staging -----------------
+
+
+def _lit(value: str) -> ColumnElement:
+    return cast(literal(value, Text), Text)
+
+
+def _trim(value: ColumnElement, dialect: str) -> ColumnElement:
+    trim = func.btrim if dialect == "postgresql" else func.trim
+    return trim(value, _lit(WHITESPACE))
+
+
+def sql_timestamp(value: ColumnElement, dialect: str) -> ColumnElement:
+    """ISO-8601 text -> naive UTC instant, as ``parse_timestamps`` does.
+
+    PostgreSQL: through ``timestamptz`` (the caller pins the session time zone to UTC,
+    so a value without offset is UTC) and back to ``timestamp`` at UTC. SQLite: its date
+    functions convert ``Z``/``±HH:MM`` offsets to UTC; ``±HHMM`` gets its colon first.
+    """
+    text = _trim(value, dialect)
+    if dialect == "postgresql":
+        return cast(func.timezone(_lit("UTC"), cast(text, DateTime(timezone=True))), DateTime)
+    sign = func.substr(text, -5, 1)
+    compact = (
+        (func.length(text) > 16)
+        & sign.in_([_lit("+"), _lit("-")])
+        & func.substr(text, -4).op("GLOB")(_lit("[0-9][0-9][0-9][0-9]"))
+    )
+    text = case(
+        (
+            compact,
+            func.substr(text, 1, func.length(text) - 2)
+            .op("||")(_lit(":"))
+            .op("||")(func.substr(text, -2)),
+        ),
+        else_=text,
+    )
+    seconds = func.strftime(_lit("%Y-%m-%d %H:%M:%S"), text)
+    micros = cast(
+        func.round((func.strftime(_lit("%f"), text) - func.strftime(_lit("%S"), text)) * 1e6),
+        Integer,
+    )
+    return seconds.op("||")(func.printf(_lit(".%06d"), micros))
+
+
+def sql_core_value(column: str, staged: ColumnElement, dialect: str) -> ColumnElement:
+    """One core column from its staging text, typed like ``to_core_types``."""
+    if column.endswith("_at"):
+        return sql_timestamp(staged, dialect)
+    if column in NUMERIC:
+        number = cast(func.nullif(_trim(staged, dialect), _lit("")), Float)
+        return cast(func.round(number), Integer) if column in INTEGER else number
+    if column == PATIENT_KEY:
+        return staged
+    return _trim(staged, dialect)
+
+
+def sql_natural_key(table: str, typed: dict[str, ColumnElement], dialect: str) -> ColumnElement:
+    """``validate.natural_key`` in SQL: values joined by "|", instants as ISO seconds."""
+    parts = []
+    for key in NATURAL_KEYS[table]:
+        if key.endswith("_at"):
+            if dialect == "postgresql":
+                parts.append(func.to_char(typed[key], _lit('YYYY-MM-DD"T"HH24:MI:SS')))
+            else:
+                parts.append(func.strftime(_lit("%Y-%m-%dT%H:%M:%S"), typed[key]))
+        else:  # pandas' astype(str) writes a missing value as "None"
+            parts.append(func.coalesce(cast(typed[key], Text), _lit("None")))
+    key = parts[0]
+    for part in parts[1:]:
+        key = key.op("||")(_lit("|")).op("||")(part)
+    return key
+
+
+def core_columns(table: str, staging: Table, dialect: str) -> dict[str, ColumnElement]:
+    """Core column name -> SQL expression over ``staging``, natural_key and lineage included."""
+    typed = {c: sql_core_value(c, staging.c[c], dialect) for c in CORE_COLUMNS[table]}
+    return {
+        **typed,
+        "natural_key": sql_natural_key(table, typed, dialect),
+        "delivery_id": staging.c.delivery_id,
+        SOURCE_ROW: staging.c[SOURCE_ROW],
+    }

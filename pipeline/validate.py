@@ -4,45 +4,43 @@ Per delivery, each staging row either reaches ``core`` or lands in
 ``quarantine.rows`` with the rule that failed and a message a data manager can act
 on; ``rows in = rows promoted + rows quarantined`` is checked before anything commits.
 Single-table rules are the GX suites under ``expectations/`` (run by
-``pipeline.gx_runner`` on the staging frame, read once); rules that need another table
-(unknown patients and treatments, implausible dose for the route, overlapping
-administrations, treatment after death) are SQL in ``pipeline.cross_checks``, run
-against staging and core in the same transaction. Rule ids, bounds and blocking are
-documented in docs/validation.md.
+``pipeline.gx_runner`` on the staging columns they check, read once); rules that need
+another table (unknown patients and treatments, implausible dose for the route,
+overlapping administrations, treatment after death) are SQL in ``pipeline.cross_checks``,
+run against staging and core in the same transaction. Clean rows never come back to
+Python: each table is promoted with one ``INSERT INTO core ... SELECT`` from staging that
+leaves out the delivery's quarantined rows (typed by ``pipeline.typing_rules``). Rule
+ids, bounds and blocking are documented in docs/validation.md.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, delete, func, select
 
 from pipeline import cross_checks
 from pipeline.gx_runner import SchemaError
 from pipeline.gx_runner import validate as run_gx
 from pipeline.ingest import mark_delivery
-from pipeline.schema import (
-    CORE_COLUMNS,
-    LANDING_TABLES,
-    NATURAL_KEYS,
-    PATIENT_KEY,
-    SOURCE_FILE,
-    SOURCE_ROW,
-)
-from pipeline.typing_rules import to_core_types
-from pipeline.warehouse import Warehouse, chunks
+from pipeline.schema import LANDING_REQUIRED, LANDING_TABLES, PATIENT_KEY, SOURCE_ROW
+from pipeline.typing_rules import core_columns
+from pipeline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
-
-# Keys per DELETE when replacing core rows: under SQLite's 32766 bound-parameter limit.
-UPSERT_CHUNK = 10_000
 
 
 class ValidationBlocked(Exception):
     """Too much of a delivery failed validation to trust the rest; nothing was promoted."""
+
+
+class StagingLost(Exception):
+    """A loaded delivery's staging rows are gone (staging is UNLOGGED on PostgreSQL and is
+    emptied by a server crash); the delivery is marked failed so the next ingest reloads it."""
 
 
 @dataclass
@@ -120,12 +118,14 @@ def validate_delivery(
 ) -> DeliveryValidation:
     """Run all rules on one delivery; promote its clean rows unless a blocking rule fired.
 
-    Staging is read once: the GX suites run on that frame, their failures go into
+    Staging is read once, only the columns the GX suites check: their failures go into
     quarantine, then the cross-table rules run as SQL against staging and core in the
-    same transaction, and the clean rows of the frame are promoted.
+    same transaction, and the clean rows are promoted by SQL, staging to core.
     """
     result = DeliveryValidation(delivery_id)
+    expected_rows, source_files = _manifest_entry(wh, delivery_id)
     staged = {t: _staging_rows(wh, t, delivery_id) for t in LANDING_TABLES}
+    _check_staging_kept(wh, delivery_id, expected_rows, staged)
     failures: list[pd.DataFrame] = []
     summaries: list[pd.DataFrame] = []
     for table, frame in staged.items():
@@ -141,20 +141,19 @@ def validate_delivery(
         failures.append(checked.failures.assign(source_table=table))
         summaries.append(checked.summary.assign(source_table=table))
     single = pd.concat(failures, ignore_index=True) if failures else _empty_failures()
-    source_files = {t: f[SOURCE_FILE].iloc[0] for t, f in staged.items() if not f.empty}
     quarantine = wh.table("quarantine", "rows")
     with wh.begin() as conn:
         conn.execute(delete(quarantine).where(quarantine.c.delivery_id == delivery_id))
         wh.insert_frame(
             conn, quarantine, _quarantine_rows(single, delivery_id, run_id, source_files)
         )
-        cross = cross_checks.run(wh, conn, delivery_id, run_id)
+        cross = cross_checks.run(wh, conn, delivery_id, run_id, source_files)
         bad = _quarantined_rows(conn, quarantine, delivery_id)
-        clean = _account(result, staged, bad, blocking_share)
+        _account(result, staged, bad, blocking_share)
         result.failures = wh.read(
             "quarantine", "rows", quarantine.c.delivery_id == delivery_id, conn
         )
-        _write(wh, conn, run_id, result, clean, _rule_counts(summaries, cross, result))
+        _write(wh, conn, run_id, result, _rule_counts(summaries, cross, result))
     mark_delivery(
         wh,
         delivery_id,
@@ -169,6 +168,36 @@ def validate_delivery(
         result.quarantined,
     )
     return result
+
+
+def _manifest_entry(wh: Warehouse, delivery_id: str) -> tuple[int | None, dict[str, str]]:
+    """Rows the manifest says were staged, and each table's landing file name."""
+    manifest = wh.table("staging", "deliveries")
+    with wh.engine.connect() as conn:
+        found = conn.execute(
+            select(manifest.c.rows, manifest.c.files).where(manifest.c.delivery_id == delivery_id)
+        ).first()
+    if found is None:
+        return None, {}
+    files = json.loads(found.files) if found.files else {}
+    return found.rows, {t: f.get("file") for t, f in files.items()}
+
+
+def _check_staging_kept(
+    wh: Warehouse, delivery_id: str, expected: int | None, staged: dict[str, pd.DataFrame]
+) -> None:
+    """Staging is UNLOGGED on PostgreSQL: after a server crash it is empty. Never promote
+    a delivery whose staging rows are not all there; send it back to ingest instead."""
+    found = sum(len(f) for f in staged.values())
+    if expected is None or found == expected:
+        return
+    message = (
+        f"staging holds {found} of the {expected} rows loaded for delivery {delivery_id} "
+        "(staging is not crash-safe: a database crash empties it); run `relief ingest` "
+        "again to reload the delivery, then validate"
+    )
+    mark_delivery(wh, delivery_id, "failed", message)
+    raise StagingLost(message)
 
 
 def _quarantine_rows(
@@ -195,13 +224,11 @@ def _account(
     staged: dict[str, pd.DataFrame],
     bad: pd.DataFrame,
     blocking_share: float,
-) -> dict[str, pd.DataFrame]:
-    """Split each table into clean and quarantined rows; decide blocking; check the sums."""
-    clean: dict[str, pd.DataFrame] = {}
+) -> None:
+    """Count each table's clean and quarantined rows; decide blocking; check the sums."""
     for table, frame in staged.items():
         failed = bad.loc[bad.source_table == table]
         keep = ~frame[SOURCE_ROW].isin(failed[SOURCE_ROW])
-        clean[table] = to_core_types(table, frame.loc[keep])
         result.quarantined[table] = int((~keep).sum())
         result.promoted[table] = int(keep.sum())
         share = result.quarantined[table] / max(len(frame), 1)
@@ -213,7 +240,6 @@ def _account(
                 f"validation, more than the allowed {blocking_share:.0%}; most common: {rules}"
             )
     result.check_accounting()
-    return clean
 
 
 def _write(
@@ -221,7 +247,6 @@ def _write(
     conn: Connection,
     run_id: str,
     result: DeliveryValidation,
-    clean: dict[str, pd.DataFrame],
     rule_counts: pd.DataFrame,
 ) -> None:
     """dq results and (unless blocked) core rows, in the caller's transaction."""
@@ -234,7 +259,8 @@ def _write(
         result.check_accounting()
         return
     for table in LANDING_TABLES:
-        _upsert_core(wh, conn, table, clean[table].assign(delivery_id=result.delivery_id))
+        if result.promoted.get(table):
+            promote(wh, conn, table, result.delivery_id)
 
 
 def _rule_counts(
@@ -278,21 +304,26 @@ def _dq_rows(result: DeliveryValidation, run_id: str, rule_counts: pd.DataFrame)
     return out.assign(run_id=run_id, delivery_id=result.delivery_id)
 
 
-def _upsert_core(wh: Warehouse, conn: Connection, table: str, frame: pd.DataFrame) -> None:
-    """Replace rows with the same natural key, then insert: a corrected re-delivery wins."""
-    if frame.empty:
-        return
-    core = wh.table("core", table)
-    keys = list(NATURAL_KEYS[table])
-    frame = frame.drop_duplicates(subset=keys, keep="last")
-    frame = frame.assign(natural_key=natural_key(frame, keys))
-    # A first load (empty core table) has nothing to replace: skip thousands of DELETEs.
-    if conn.execute(select(core.c.natural_key).limit(1)).first() is not None:
-        for part in chunks(frame["natural_key"].tolist(), UPSERT_CHUNK):
-            conn.execute(delete(core).where(core.c.natural_key.in_(part)))
-    wh.insert_frame(
-        conn, core, frame[[*CORE_COLUMNS[table], "natural_key", "delivery_id", SOURCE_ROW]]
+def promote(wh: Warehouse, conn: Connection, table: str, delivery_id: str) -> None:
+    """Copy the delivery's unquarantined staging rows to core, typed, in SQL.
+
+    Rows with a natural key already in core are replaced first: a corrected re-delivery
+    wins. Keys are unique within a delivery (the GX suites quarantine duplicates).
+    """
+    staging, core = wh.table("staging", table), wh.table("core", table)
+    q = wh.table("quarantine", "rows")
+    if wh.dialect == "postgresql":  # offset-less timestamps are UTC, as in pandas
+        conn.execute(select(func.set_config("TimeZone", "UTC", True)))
+    typed = core_columns(table, staging, wh.dialect)
+    quarantined = select(q.c.source_row).where(
+        q.c.delivery_id == delivery_id, q.c.source_table == table, q.c.source_row.is_not(None)
     )
+    clean = (staging.c.delivery_id == delivery_id) & staging.c[SOURCE_ROW].not_in(quarantined)
+    # A first load (empty core table) has nothing to replace.
+    if conn.execute(select(core.c.natural_key).limit(1)).first() is not None:
+        keys = select(typed["natural_key"]).where(clean)
+        conn.execute(delete(core).where(core.c.natural_key.in_(keys)))
+    conn.execute(core.insert().from_select(list(typed), select(*typed.values()).where(clean)))
 
 
 def natural_key(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
@@ -310,8 +341,12 @@ def natural_key(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 
 def _staging_rows(wh: Warehouse, table: str, delivery_id: str) -> pd.DataFrame:
-    staging = wh.table("staging", table)
-    frame = wh.read("staging", table, staging.c.delivery_id == delivery_id)
+    """The delivery's staging rows of ``table``: source_row and the columns GX checks."""
+    columns = [
+        SOURCE_ROW,
+        *(PATIENT_KEY if c == "patient_id" else c for c in LANDING_REQUIRED[table]),
+    ]
+    frame = wh.read_text_columns("staging", table, columns, delivery_id)
     return frame.sort_values(SOURCE_ROW, kind="stable").reset_index(drop=True)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,6 +77,29 @@ class Warehouse:
             return pd.read_sql(query, conn)
         with self.engine.connect() as own:
             return pd.read_sql(query, own)
+
+    def read_text_columns(
+        self, layer: str, name: str, columns: list[str], delivery_id: str
+    ) -> pd.DataFrame:
+        """Some columns of one delivery's rows: integer ``source_row``, the rest text.
+
+        The bulk read for validation (millions of staging rows): PostgreSQL streams
+        ``COPY (SELECT ...) TO STDOUT`` into Arrow's CSV reader, SQLite fetches plain
+        tuples; neither builds a SQLAlchemy row object per row. Missing values are None.
+        """
+        table = self.table(layer, name)
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            if self.dialect == "postgresql":
+                return _copy_out(raw, table, columns, delivery_id)
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            cursor = raw.execute(
+                f'SELECT {quoted} FROM "{table.name}" WHERE delivery_id = ?', (delivery_id,)
+            )
+            frame = pd.DataFrame(cursor.fetchall(), columns=columns)
+        if "source_row" in columns:
+            frame["source_row"] = frame["source_row"].astype("int64")
+        return frame
 
     def insert_frame(self, conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -> int:
         """Bulk-insert ``frame`` (columns ⊆ table columns) inside the caller's transaction.
@@ -172,6 +197,13 @@ def _python_values(series: pd.Series) -> list[Any]:
 
 
 COPY_BATCH_ROWS = 500_000  # bounds the CSV buffer: ~50 MB per batch of staging rows
+COPY_AHEAD = 2  # batches formatted ahead of the one being sent
+
+
+def _csv_bytes(batch: pa.RecordBatch) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False))
+    return sink.getvalue()
 
 
 def _copy_into(conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -> None:
@@ -191,15 +223,51 @@ def _copy_into(conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -
         cur.copy(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
     ):
         if isinstance(frame, pa.Table):
-            options = pacsv.WriteOptions(include_header=False)
-            for batch in frame.to_batches(max_chunksize=COPY_BATCH_ROWS):
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(batch, sink, options)
-                copy.write(memoryview(sink.getvalue()))
+            # A worker formats the next batches (Arrow releases the GIL) while this thread
+            # streams the current one to the server: client and server work overlap.
+            pending: deque[Future[pa.Buffer]] = deque()
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                for batch in frame.to_batches(max_chunksize=COPY_BATCH_ROWS):
+                    pending.append(pool.submit(_csv_bytes, batch))
+                    if len(pending) > COPY_AHEAD:
+                        copy.write(memoryview(pending.popleft().result()))
+                while pending:
+                    copy.write(memoryview(pending.popleft().result()))
             return
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
         copy.write(buffer.getvalue())
+
+
+def _copy_out(raw: Any, table: Table, columns: list[str], delivery_id: str) -> pd.DataFrame:
+    """``COPY (SELECT columns ... WHERE delivery_id = %s) TO STDOUT`` as a pandas frame."""
+    from psycopg import sql
+
+    query = sql.SQL(
+        "COPY (SELECT {} FROM {} WHERE delivery_id = {}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+    ).format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.Identifier(table.schema, table.name),
+        sql.Literal(delivery_id),
+    )
+    buffer = io.BytesIO()
+    with raw.cursor() as cur, cur.copy(query) as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    types = {c: pa.int64() if c == "source_row" else pa.string() for c in columns}
+    arrow = pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(block_size=64 << 20),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+        ),
+    )
+    frame = arrow.to_pandas()
+    for name in columns:
+        if name != "source_row":
+            frame[name] = frame[name].astype(object)
+    return frame
 
 
 def chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:

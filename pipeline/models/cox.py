@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.stats import norm
 from statsmodels.duration.hazard_regression import PHReg
 
+from pipeline.models.cox_likelihood import VectorisedPHReg
 from pipeline.models.km import prepare_survival_frame
 
 COX_COLUMNS = ("term", "coef", "se", "hr", "hr_lower", "hr_upper", "z", "p")
@@ -131,7 +132,8 @@ def fit_cox(
     ties = ties)``.
 
     statsmodels ``PHReg`` maximises the partial likelihood (Efron or Breslow
-    handling of tied event times) within strata. With ``cluster`` the standard
+    handling of tied event times) within strata, with the likelihood, score and
+    Hessian vectorised (``pipeline.models.cox_likelihood``). With ``cluster`` the standard
     errors are the grouped sandwich (``fit(groups=...)``, Lin & Wei 1989), R's
     "robust se". Statsmodels builds that sandwich from Breslow-type score
     residuals, so with ``ties="efron"`` and tied event times it differs slightly
@@ -153,7 +155,7 @@ def fit_cox(
     if constant:
         raise ValueError(f"covariates {constant} do not vary in the fitted rows; drop them")
     strata_values = None if strata is None else data[strata].astype(str).to_numpy()
-    model = PHReg(
+    model = VectorisedPHReg(
         data[time].to_numpy(dtype=float),
         design.to_numpy(),
         status=data[event].to_numpy(dtype=float),

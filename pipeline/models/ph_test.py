@@ -24,6 +24,7 @@ from scipy.stats import chi2, rankdata
 from statsmodels.duration.survfunc import SurvfuncRight
 
 from pipeline.models.cox import CoxResult
+from pipeline.models.cox_likelihood import _EventIndex
 
 PH_TEST_COLUMNS = ("term", "statistic", "df", "p")
 
@@ -47,45 +48,40 @@ def _score_and_information(
     x: np.ndarray, time: np.ndarray, event: np.ndarray, eta: np.ndarray, g: np.ndarray, efron: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Score vector (2p) and information (2p x 2p) for beta and the x*g(t) terms in one
-    stratum, at (beta_hat, 0). Follows survival's ``zph1.c``."""
+    stratum, at (beta_hat, 0). Follows survival's ``zph1.c``, vectorised over event times
+    as ``VectorisedPHReg``: the information is sum over tied-death terms (t, j) of
+    w(t) V(t, j), w in {1, g, g^2}, with V the Efron-weighted risk-set covariance."""
     p = x.shape[1]
-    u = np.zeros(2 * p)
-    info = np.zeros((2 * p, 2 * p))
-    risk = np.exp(eta - eta.max())
-    order = np.argsort(-time, kind="stable")
-    x, time, event, risk, g = x[order], time[order], event[order], risk[order], g[order]
-    # Running risk-set sums over subjects with time >= t (processed from the latest time).
-    s0 = np.cumsum(risk)
-    s1 = np.cumsum(risk[:, None] * x, axis=0)
-    s2 = np.cumsum(risk[:, None, None] * x[:, :, None] * x[:, None, :], axis=0)
-    death_times = np.unique(time[event == 1])
-    for t in death_times:
-        tied = np.flatnonzero(time == t)
-        last = tied[-1]  # risk set = rows 0..last (time >= t)
-        dead = tied[event[tied] == 1]
-        d = len(dead)
-        gt = g[dead[0]]
-        xd = x[dead].sum(axis=0)
-        if efron and d > 1:
-            r0, r1 = risk[dead].sum(), (risk[dead, None] * x[dead]).sum(axis=0)
-            r2 = np.einsum("i,ij,ik->jk", risk[dead], x[dead], x[dead])
-            fracs = np.arange(d) / d  # share of the tied deaths removed in each term
-            den = s0[last] - fracs * r0
-            m = (s1[last][None, :] - fracs[:, None] * r1) / den[:, None]
-            second = (s2[last][None] - fracs[:, None, None] * r2) / den[:, None, None]
-            mean_sum = m.sum(axis=0)
-            var_sum = (second - m[:, :, None] * m[:, None, :]).sum(axis=0)
-        else:
-            mean = s1[last] / s0[last]
-            mean_sum = d * mean
-            var_sum = d * (s2[last] / s0[last] - np.outer(mean, mean))
-        resid = xd - mean_sum
-        u[:p] += resid
-        u[p:] += gt * resid
-        info[:p, :p] += var_sum
-        info[:p, p:] += gt * var_sum
-        info[p:, p:] += gt * gt * var_sum
-    info[p:, :p] = info[:p, p:].T
+    order = np.argsort(time, kind="stable")
+    x, time, event, eta, g = x[order], time[order], event[order], eta[order], g[order]
+    ev = _EventIndex.build(time, event)
+    if len(ev.rows) == 0:
+        return np.zeros(2 * p), np.zeros((2 * p, 2 * p))
+    r = np.exp(eta - eta.max())
+    share = ev.share if efron else np.zeros(len(ev.rows))
+    rd, xd = r[ev.rows], x[ev.rows]
+    s0 = np.cumsum(r[::-1])[::-1][ev.first_row][ev.group]
+    s1 = np.cumsum((r[:, None] * x)[::-1], axis=0)[::-1][ev.first_row][ev.group]
+    d0 = np.add.reduceat(rd, ev.starts)[ev.group]
+    d1 = np.add.reduceat(rd[:, None] * xd, ev.starts, axis=0)[ev.group]
+    den = s0 - share * d0
+    mean = (s1 - share[:, None] * d1) / den[:, None]
+    gt = g[ev.rows]
+    resid = xd - mean
+    u = np.concatenate((resid.sum(axis=0), (gt[:, None] * resid).sum(axis=0)))
+    n_times = len(ev.times)
+
+    def information(w: np.ndarray) -> np.ndarray:
+        a = np.bincount(ev.group, weights=w / den, minlength=n_times)
+        per_row = np.zeros(len(r))
+        np.add.at(per_row, ev.first_row, a)
+        second = x.T @ ((r * np.cumsum(per_row))[:, None] * x)
+        b = np.bincount(ev.group, weights=w * share / den, minlength=n_times)[ev.group]
+        tied = xd.T @ ((rd * b)[:, None] * xd)
+        return second - tied - mean.T @ (w[:, None] * mean)
+
+    v0, v1, v2 = information(np.ones(len(gt))), information(gt), information(gt * gt)
+    info = np.block([[v0, v1], [v1.T, v2]])
     return u, info
 
 

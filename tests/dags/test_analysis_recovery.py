@@ -17,7 +17,6 @@ import multiprocessing
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +96,20 @@ request = parse_request({conf!r})
 stages.begin_analysis(settings, sys.argv[2], request)
 stages.analyse_derive(settings, sys.argv[2], request)
 print("derived", flush=True)
+# Hang in the middle of the model step's write transaction (after three of its tables),
+# so the parent's SIGKILL lands mid-write every time, however fast the fit is.
+import time
+from pipeline.warehouse import Warehouse
+write = Warehouse.replace_run_rows
+written = []
+def hang_after_three(self, *args, **kwargs):
+    rows = write(self, *args, **kwargs)
+    written.append(rows)
+    if len(written) == 3:
+        print("writing", flush=True)
+        time.sleep(600)
+    return rows
+Warehouse.replace_run_rows = hang_after_three
 stages.analyse_model(settings, sys.argv[2], request)
 print("modelled", flush=True)
 """
@@ -118,8 +131,7 @@ def test_killed_task_is_retried_with_nothing_duplicated(landing, tmp_path):
     )
     try:
         assert proc.stdout.readline().strip() == "derived"
-        time.sleep(1.0)  # analyse_model is fitting (it takes several seconds here)
-        assert proc.poll() is None, "the model step finished before the kill"
+        assert proc.stdout.readline().strip() == "writing"  # mid-transaction in analyse_model
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -24,7 +24,7 @@ def wh(tmp_path) -> Warehouse:
 def stage(wh: Warehouse, table: str, rows: list[dict], delivery: str = D) -> None:
     frame = pd.DataFrame(rows)
     frame.insert(0, "source_row", range(1, len(frame) + 1))
-    frame = frame.assign(delivery_id=delivery, source_file=f"{table}.csv")
+    frame = frame.assign(delivery_id=delivery)
     with wh.begin() as conn:
         wh.insert_frame(conn, wh.table("staging", table), frame)
 
@@ -46,7 +46,17 @@ def quarantine(wh: Warehouse, table: str, source_row: int, rule: str = "x.y.z") 
 
 
 def run(wh: Warehouse) -> tuple[dict[str, int], set[tuple[str, int, str]], pd.DataFrame]:
+    """Run the rules; quarantine rows name each table's file from the delivery's manifest."""
+    files = {t: {"file": f"{t}.csv"} for t in ("patients", "treatments", "pain_assessments")}
+    files["adverse_events"] = {"file": "adverse_events.csv"}
+    manifest = wh.table("staging", "deliveries")
     with wh.begin() as conn:
+        conn.execute(
+            manifest.insert().values(
+                delivery_id=D, source="landing", path="p", sha256="s", status="loaded",
+                files=json.dumps(files),
+            )
+        )  # fmt: skip
         counts = cross_checks.run(wh, conn, D, "run-1")
     rows = wh.read("quarantine", "rows")
     rows = rows[rows.rule_id != "x.y.z"]

@@ -159,5 +159,5 @@ def test_parquet_and_csv_stage_the_same_text(tmp_path, fmt):
         wh = Warehouse(f"sqlite:///{tmp_path / f}.db")
         wh.create_schema()
         ingest(wh, write_delivery(tmp_path / f / "d", patients=20, seed=9, fmt=f), KEY)
-        frames.append(wh.read("staging", "patients").drop(columns=["delivery_id", "source_file"]))
+        frames.append(wh.read("staging", "patients").drop(columns=["delivery_id"]))
     pd.testing.assert_frame_equal(*frames)

@@ -21,7 +21,7 @@ KEY = "test-key-0123456789abcdef"
 
 def staged(wh: Warehouse, table: str, order: str) -> pd.DataFrame:
     frame = wh.read("staging", table).sort_values(order).reset_index(drop=True)
-    return frame.drop(columns=["delivery_id", "source_file", "source_row", "extra"])
+    return frame.drop(columns=["delivery_id", "source_row", "extra"])
 
 
 def key(raw: str) -> str:
