@@ -206,18 +206,15 @@ class AnalysisRequest:
 
     cohort: CohortFilter
     outcome: OutcomeDefinition
-    models: ModelSettings
-    analyses: tuple[str, ...] = MODELS
+    models: ModelSettings  # ``models.analyses`` holds the analyst's model choice
+
+    @property
+    def analyses(self) -> tuple[str, ...]:
+        return self.models.analyses
 
     def parameters(self) -> dict[str, Any]:
         """JSON-able record of the request, for ``model_runs.parameters``."""
         return json.loads(json.dumps(asdict(self), default=str))
-
-    def dropped_tables(self) -> tuple[str, ...]:
-        """Results tables of analyses not chosen (their rows are removed for this run)."""
-        return tuple(
-            t for m, tables in MODEL_TABLES.items() if m not in self.analyses for t in tables
-        )
 
 
 def json_schema() -> dict[str, Any]:
@@ -284,12 +281,11 @@ def parse_request(conf: dict[str, Any] | None) -> AnalysisRequest:
             horizon_days=float(values["horizon_days"]),
             covariates=tuple(values["covariates"]),
             km_groups=tuple(values["strata"]),
+            analyses=tuple(m for m in MODELS if m in values["models"]),
         )
     except ConfigError as exc:  # pragma: no cover - the schema catches these first
         raise AnalysisParamsError("outcome/models", str(exc)) from exc
-    return AnalysisRequest(
-        cohort=cohort, outcome=outcome, models=models, analyses=tuple(values["models"])
-    )
+    return AnalysisRequest(cohort=cohort, outcome=outcome, models=models)
 
 
 def _date(values: dict[str, Any], name: str) -> date | None:

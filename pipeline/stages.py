@@ -365,12 +365,9 @@ def analyse_derive(settings: Settings, run_id: str, request: Any) -> dict[str, A
 def analyse_model(settings: Settings, run_id: str, request: Any) -> dict[str, Any]:
     """Fit the request's chosen models on the run's episodes (the others are not fitted
     and keep no rows for this run); marks the analyst run successful."""
-    from dataclasses import replace
-
     from pipeline.modelling import fit_and_store
 
-    models = replace(request.models, analyses=tuple(request.analyses))
-    counts = _timed("model", settings, run_id, lambda wh: fit_and_store(wh, run_id, models))
+    counts = _timed("model", settings, run_id, lambda wh: fit_and_store(wh, run_id, request.models))
     runs.finish_run(Warehouse(settings.warehouse_url), run_id, "success")
     log_event("run_finished", run_id=run_id, status="success")
     return counts

@@ -18,7 +18,7 @@ def test_defaults_mirror_config_and_strata():
     assert ModelSettings().covariates == ap.DEFAULT_COVARIATES
     assert request.outcome == OutcomeDefinition()
     assert request.models == ModelSettings()
-    assert request.analyses == ap.MODELS and request.dropped_tables() == ()
+    assert request.analyses == ap.MODELS
 
 
 def test_choices_become_typed_values():
@@ -50,7 +50,8 @@ def test_choices_become_typed_values():
     assert request.outcome.absolute_threshold == 2.0 and request.outcome.series_gap_days == 3
     assert request.models.km_groups == ("route",) and request.models.ties == "breslow"
     assert request.models.covariates == ("route", "age") and request.models.horizon_days == 60
-    assert "rmst" in request.dropped_tables() and "cox" not in request.dropped_tables()
+    assert "rmst" not in request.analyses and "cox" in request.analyses
+    assert "rmst" not in request.parameters()["models"]["analyses"]
     assert request.parameters()["cohort"]["date_from"] == "2024-01-01"
 
 
