@@ -12,6 +12,20 @@ from sqlalchemy import create_engine, text
 
 from pipeline.config import Settings
 
+# Every researcher view the migrations create (sql/views/), each filled by a successful run.
+RESEARCHER_VIEWS = (
+    "v_latest_run",
+    "v_latest_survival_summary",
+    "v_latest_km_curves",
+    "v_latest_cox",
+    "v_latest_rmst",
+    "v_latest_ph_test",
+    "v_latest_response_rates",
+    "v_latest_attrition",
+    "v_latest_adverse_event_rates",
+    "v_latest_dq_summary",
+)
+
 PG_ADMIN_URL = os.environ.get(
     "RELIEF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

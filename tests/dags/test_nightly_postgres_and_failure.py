@@ -11,23 +11,10 @@ from sqlalchemy import text
 
 from pipeline.synth import write_delivery
 from pipeline.warehouse import Warehouse
-from tests.conftest import make_pg_database
+from tests.conftest import RESEARCHER_VIEWS, make_pg_database
 from tests.dags.conftest import AIRFLOW, airflow_env
 
 pytestmark = pytest.mark.slow
-
-VIEWS = (
-    "v_latest_run",
-    "v_latest_survival_summary",
-    "v_latest_km_curves",
-    "v_latest_cox",
-    "v_latest_rmst",
-    "v_latest_ph_test",
-    "v_latest_response_rates",
-    "v_latest_attrition",
-    "v_latest_adverse_event_rates",
-    "v_latest_dq_summary",
-)
 
 
 def dags_test(airflow_home, landing, url, reports, logical_date):
@@ -58,7 +45,7 @@ def test_nightly_against_postgresql_fills_every_view(airflow_home, pg_server, tm
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         wh = Warehouse(url)
         with wh.engine.connect() as conn:
-            for view in VIEWS:
+            for view in RESEARCHER_VIEWS:
                 rows = conn.execute(text(f"SELECT count(*) FROM results.{view}"))
                 assert rows.scalar_one() > 0, view
         wh.engine.dispose()

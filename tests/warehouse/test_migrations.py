@@ -15,19 +15,7 @@ from sqlalchemy import Column, Integer, create_engine, func, inspect, select, te
 from pipeline import cli_db, migrate
 from pipeline.tables import LAYERS, build_metadata
 from pipeline.warehouse import Warehouse
-
-VIEWS = (
-    "v_latest_run",
-    "v_latest_survival_summary",
-    "v_latest_km_curves",
-    "v_latest_cox",
-    "v_latest_rmst",
-    "v_latest_ph_test",
-    "v_latest_response_rates",
-    "v_latest_attrition",
-    "v_latest_adverse_event_rates",
-    "v_latest_dq_summary",
-)
+from tests.conftest import RESEARCHER_VIEWS
 
 
 def view_names(wh: Warehouse) -> set[str]:
@@ -42,7 +30,7 @@ def test_upgrade_builds_exactly_build_metadata_and_is_idempotent(warehouse_url):
     assert migrate.upgrade(warehouse_url) == migrate.head()
     assert migrate.schema_diff(warehouse_url) == []
     wh = Warehouse(warehouse_url)
-    assert view_names(wh) >= set(VIEWS)
+    assert view_names(wh) >= set(RESEARCHER_VIEWS)
 
     assert migrate.upgrade(warehouse_url) == migrate.head()  # again: a no-op
     wh.create_schema()  # what every run does

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from pipeline import migrate, stages
 from pipeline.config import Settings
 from pipeline.warehouse import Warehouse
+from tests.conftest import RESEARCHER_VIEWS
 
 EXAMPLES = sorted((migrate.SQL_DIR / "examples").glob("*.sql"))
 
@@ -199,23 +200,9 @@ def filled(
             drop()
 
 
-VIEWS_WITH_ROWS = (
-    "v_latest_run",
-    "v_latest_survival_summary",
-    "v_latest_km_curves",
-    "v_latest_cox",
-    "v_latest_rmst",
-    "v_latest_ph_test",
-    "v_latest_response_rates",
-    "v_latest_attrition",
-    "v_latest_adverse_event_rates",
-    "v_latest_dq_summary",
-)
-
-
 def test_every_view_shows_the_real_run(filled):
     wh, run_id = filled
-    for name in VIEWS_WITH_ROWS:
+    for name in RESEARCHER_VIEWS:
         frame = query(wh, f"SELECT run_id FROM results.{name}")
         assert len(frame) > 0 and set(frame.run_id) == {run_id}, name
 
