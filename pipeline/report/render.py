@@ -83,6 +83,8 @@ def _table(frame: pd.DataFrame, columns: list[str] | None = None, digits: int = 
     if frame.empty:
         return "<p class='muted'>none</p>"
     shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
+    if "p" in shown.columns:  # a p-value below double precision is not "0"
+        shown = shown.assign(p=shown["p"].astype(object).where(shown["p"] != 0, "<1e-16"))
     return shown.to_html(
         index=False, float_format=lambda v: f"{v:.{digits}g}", na_rep="–", classes="tbl", border=0
     )
