@@ -41,7 +41,7 @@ demo: $(STAMP)
 	  $(BIN)/airflow dags test relief_nightly > $(DEMO_DIR)/airflow.log 2>&1 \
 	  || (tail -n 60 $(DEMO_DIR)/airflow.log; echo "airflow dags test failed; full log: demo/airflow.log"; exit 1)
 	@echo "== 3/3 results"
-	@$(BIN)/relief runs --warehouse sqlite:///$(DEMO_DIR)/warehouse.db
+	@$(BIN)/relief status --limit 1 --warehouse sqlite:///$(DEMO_DIR)/warehouse.db
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -83,33 +83,10 @@ def build_parser() -> tuple[
         action="store_true",
         help="synthetic data: allow the public demo pseudonymisation key",
     )
-    runs = sub.add_parser(
-        "runs",
-        help="list recent runs with their status and report",
-        description="List the most recent runs recorded in results.model_runs, newest first.",
-    )
-    runs.add_argument(
-        "--warehouse",
-        help="SQLAlchemy URL (default $RELIEF_WAREHOUSE_URL or sqlite:///relief_warehouse.db)",
-    )
-    runs.add_argument("--limit", type=int, default=10, help="how many runs to show (default 10)")
-    commands = {"synth": cmd_synth, "run": cmd_run, "runs": cmd_runs}
+    commands = {"synth": cmd_synth, "run": cmd_run}
     for module in (cli_ingest, cli_dq, cli_models, cli_db, cli_status):
         commands.update(module.add_commands(sub))
     return parser, commands
-
-
-def cmd_runs(args: argparse.Namespace) -> int:
-    from pipeline.runs import recent_runs
-    from pipeline.warehouse import Warehouse
-
-    settings = from_env(warehouse_url=args.warehouse, demo=True)
-    table = recent_runs(Warehouse(settings.warehouse_url), args.limit)
-    if table.empty:
-        print("no runs recorded yet")
-        return 0
-    print(table.to_string(index=False))
-    return 0
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Callable[[argpars
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dq.add_argument("--run", dest="run_id", metavar="RUN_ID", help="a run id (see `relief runs`)")
+    dq.add_argument("--run", dest="run_id", metavar="RUN_ID", help="a run id (see `relief status`)")
     dq.add_argument(
         "--warehouse",
         help="SQLAlchemy URL (default $RELIEF_WAREHOUSE_URL or sqlite:///relief_warehouse.db)",
@@ -70,7 +70,7 @@ def cmd_dq(args: argparse.Namespace) -> int:
     deliveries = delivery_summary(wh, run_id)
     if deliveries.empty:
         raise ConfigError(
-            f"run {run_id} has no validation results; `relief runs` lists runs, and a run "
+            f"run {run_id} has no validation results; `relief status` lists runs, and a run "
             "that found no new delivery validates nothing"
         )
     print(_run_header(wh, run_id))

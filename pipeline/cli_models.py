@@ -200,7 +200,7 @@ def _stored_model(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame,
 
     wh = Warehouse(from_env(warehouse_url=args.warehouse, demo=True).warehouse_url)
     if not wh.has_table("results", "cox"):
-        raise ValueError(f"run {args.run!r}: {wh!r} holds no results yet; see `relief runs`")
+        raise ValueError(f"run {args.run!r}: {wh!r} holds no results yet; see `relief status`")
     tables = {}
     for name in ("cox", "cox_baseline", "cox_means"):
         table = wh.table("results", name)
@@ -208,7 +208,7 @@ def _stored_model(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame,
             "results", name, (table.c.run_id == args.run) & (table.c.model == "main")
         )
     if tables["cox"].empty:
-        raise ValueError(f"run {args.run!r} has no stored Cox model in {wh!r}; see `relief runs`")
+        raise ValueError(f"run {args.run!r} has no stored Cox model in {wh!r}; see `relief status`")
     cox = tables["cox"]
     model = (
         f"main Cox model of run {args.run} (n={cox['n'].iloc[0]}, events={cox['events'].iloc[0]})"

@@ -61,10 +61,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             lambda t: ", ".join(f"{stage} {secs:.1f}s" for stage, secs in t.items())
         ),
     )
-    print(shown.drop(columns=["error"]).to_string(index=False))
+    print(shown.drop(columns=["error", "report"]).to_string(index=False))
     for row in table.itertuples():
         if row.error:
             print(f"{row.run_id} failed: {row.error}")
+        if row.report:
+            print(f"{row.run_id} report: {row.report}")
     return 0
 
 
@@ -83,6 +85,7 @@ def run_status(wh: Warehouse, limit: int = 10) -> pd.DataFrame:
             runs.c.row_counts,
             runs.c.timings,
             runs.c.error,
+            runs.c.report_path,
         )
         .order_by(runs.c.started_at.desc())
         .limit(limit)
@@ -102,6 +105,7 @@ def run_status(wh: Warehouse, limit: int = 10) -> pd.DataFrame:
             "counts": frame["row_counts"].map(_json),
             "timings": frame["timings"].map(_json),
             "error": frame["error"].where(frame["error"].notna(), None),
+            "report": frame["report_path"].where(frame["report_path"].notna(), None),
         }
     )
 

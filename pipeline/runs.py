@@ -14,7 +14,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import delete, select, update
 
 from pipeline.warehouse import Warehouse
@@ -122,24 +121,3 @@ def latest_run_id(wh: Warehouse, status: str = "success") -> str | None:
             .order_by(runs.c.finished_at.desc())
             .limit(1)
         ).scalar_one_or_none()
-
-
-def recent_runs(wh: Warehouse, limit: int = 10) -> pd.DataFrame:
-    """The newest runs (empty frame when the warehouse has none or no schema yet)."""
-    runs = wh.table("results", "model_runs")
-    if not wh.has_table("results", "model_runs"):
-        return pd.DataFrame()
-    query = (
-        select(
-            runs.c.run_id,
-            runs.c.status,
-            runs.c.trigger,
-            runs.c.started_at,
-            runs.c.report_path,
-            runs.c.error,
-        )
-        .order_by(runs.c.started_at.desc())
-        .limit(limit)
-    )
-    with wh.engine.connect() as conn:
-        return pd.read_sql(query, conn)

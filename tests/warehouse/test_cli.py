@@ -30,8 +30,9 @@ def test_synth_then_run_on_the_default_sqlite_warehouse(tmp_path):
     assert Path(lines["report"]).is_file()
     assert (tmp_path / "relief_warehouse.db").is_file()  # the embedded default
 
-    listed = relief("runs", cwd=tmp_path)
+    listed = relief("status", cwd=tmp_path)
     assert lines["run id"] in listed.stdout and "success" in listed.stdout
+    assert f"{lines['run id']} report: {lines['report']}" in listed.stdout
 
 
 def test_missing_key_outside_demo_is_one_clear_line(tmp_path):
@@ -46,7 +47,9 @@ def test_missing_landing_folder_is_one_clear_line(tmp_path):
     assert "nowhere" in run.stderr and "Traceback" not in run.stderr
 
 
-@pytest.mark.parametrize("command", ["synth", "run", "runs"])
+@pytest.mark.parametrize(
+    "command", ["synth", "run", "status", "ingest", "dq", "fit", "predict", "db"]
+)
 def test_every_subcommand_has_help(command, tmp_path):
     shown = relief(command, "--help", cwd=tmp_path)
     assert shown.returncode == 0 and "usage: relief" in shown.stdout
