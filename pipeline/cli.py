@@ -62,6 +62,11 @@ def build_parser() -> tuple[
     synth.add_argument(
         "--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)"
     )
+    synth.add_argument(
+        "--id-prefix",
+        default="",
+        help="prefix for patient/treatment/assessment ids, e.g. B for a second delivery of new patients",
+    )
 
     run = sub.add_parser(
         "run",
@@ -94,7 +99,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     if args.patients < 1:
         raise ConfigError("--patients must be at least 1")
-    out = write_delivery(args.out, patients=args.patients, seed=args.seed, fmt=args.format)
+    out = write_delivery(
+        args.out, patients=args.patients, seed=args.seed, fmt=args.format, id_prefix=args.id_prefix
+    )
     print(f"wrote synthetic delivery for {args.patients} patients (seed {args.seed}) to {out}")
     return 0
 

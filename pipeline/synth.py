@@ -235,8 +235,18 @@ def true_episodes(patients: int, seed: int) -> pd.DataFrame:
     return _build(patients, seed)[2]
 
 
-def write_delivery(out_dir: Path, patients: int, seed: int, fmt: str = "csv") -> Path:
-    """Write one landing delivery (four tables + truth.json) into ``out_dir``."""
+ID_COLUMNS = ("patient_id", "treatment_id", "assessment_id")
+
+
+def write_delivery(
+    out_dir: Path, patients: int, seed: int, fmt: str = "csv", id_prefix: str = ""
+) -> Path:
+    """Write one landing delivery (four tables + truth.json) into ``out_dir``.
+
+    ``id_prefix`` is put in front of every patient, treatment and assessment id, so a
+    second delivery can hold new patients (an incremental night) instead of corrections
+    of the first delivery's patients.
+    """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     out_dir = Path(out_dir)
@@ -244,6 +254,10 @@ def write_delivery(out_dir: Path, patients: int, seed: int, fmt: str = "csv") ->
     frames, truth = generate(patients, seed)
     for name, frame in frames.items():
         frame = frame[list(LANDING_REQUIRED[name])]
+        if id_prefix:
+            frame = frame.assign(
+                **{c: id_prefix + frame[c].astype(str) for c in ID_COLUMNS if c in frame}
+            )
         path = out_dir / f"{name}.{fmt}"
         if fmt == "csv":
             frame.to_csv(path, index=False, lineterminator="\n", float_format="%.1f")

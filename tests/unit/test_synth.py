@@ -173,3 +173,16 @@ def test_expected_outcomes_are_consistent(episodes) -> None:
     assert (ev["expected_time_lower_days"] <= ev["true_return_days"]).all()
     assert set(resp["expected_censor_reason"]) <= {"returned", "retreated", "end_of_data"}
     assert np.isfinite(resp["expected_time_days"]).all()
+
+
+def test_id_prefix_gives_new_patients_with_consistent_references(tmp_path):
+    from pipeline.synth import write_delivery
+
+    plain = write_delivery(tmp_path / "a", patients=20, seed=1)
+    prefixed = write_delivery(tmp_path / "b", patients=20, seed=1, id_prefix="B")
+    for name in ("patients", "treatments", "pain_assessments", "adverse_events"):
+        a = pd.read_csv(plain / f"{name}.csv", dtype=str)
+        b = pd.read_csv(prefixed / f"{name}.csv", dtype=str)
+        assert (b["patient_id"] == "B" + a["patient_id"]).all()
+        if "treatment_id" in a:
+            assert (b["treatment_id"] == "B" + a["treatment_id"]).all()
