@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pipeline.schema import ROUTES
+from pipeline.schema import ANALYSES, ROUTES
 
 if TYPE_CHECKING:
     from pipeline.config import ModelSettings, OutcomeDefinition
@@ -60,18 +60,7 @@ RESPONSE_RULES: dict[str, dict[str, Any]] = {
 }
 COVARIATES: tuple[str, ...] = (*DEFAULT_COVARIATES, "age")
 
-# Analyses an analyst can switch on, and the results tables each one writes.
-# Descriptive tables (response rates, attrition, adverse events) are always written.
-MODEL_TABLES: dict[str, tuple[str, ...]] = {
-    "km": ("km_curves", "survival_summary", "landmarks", "logrank"),
-    "rmst": ("rmst", "rmst_difference"),
-    "cox": ("cox", "cox_baseline", "cox_means"),
-    "ph_test": ("ph_test",),
-    "dose_response": ("dose_response",),
-    "competing_risks": ("competing_risks",),
-    "interval_censored": ("turnbull", "interval_weibull", "interval_cox"),
-}
-MODELS: tuple[str, ...] = tuple(MODEL_TABLES)
+MODELS: tuple[str, ...] = ANALYSES  # what an analyst can switch on
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.pseudonym import key_from_env
+from pipeline.schema import ANALYSES
 from pipeline.strata import KM_STRATA
 
 DEFAULT_WAREHOUSE_URL = "sqlite:///relief_warehouse.db"
@@ -46,19 +47,6 @@ class OutcomeDefinition:
             raise ConfigError("response_threshold must be a fraction between 0 and 1, e.g. 0.3")
         if self.series_gap_days < 0 or self.baseline_window_days <= 0:
             raise ConfigError("series_gap_days must be >= 0 and baseline_window_days > 0")
-
-
-# The analyses the model stage can publish (mirrored by ``analysis_params.MODELS``, which
-# names each one's results tables; a unit test keeps the two equal).
-ANALYSES: tuple[str, ...] = (
-    "km",
-    "rmst",
-    "cox",
-    "ph_test",
-    "dose_response",
-    "competing_risks",
-    "interval_censored",
-)
 
 
 @dataclass(frozen=True)

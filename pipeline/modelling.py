@@ -24,7 +24,7 @@ from pipeline.errors import NoResultsError
 from pipeline.models import fit_cox, fit_km, logrank, rmst, rmst_difference
 from pipeline.models.cox import CoxResult
 from pipeline.models.predict import baseline_hazard_table, design_means_table
-from pipeline.schema import PATIENT_KEY
+from pipeline.schema import ANALYSIS_TABLES, PATIENT_KEY
 from pipeline.strata import with_labels
 from pipeline.warehouse import Warehouse
 
@@ -34,18 +34,6 @@ TIME, EVENT = "time_days", "event"
 CATEGORICAL = ("route",)
 REFERENCE = {"route": "IV"}
 CONTRASTS = ("route", "pattern")  # RMST differences and the stratified log-rank
-
-
-# The results tables each analysis publishes (``analysis_params.MODEL_TABLES`` mirrors it).
-ANALYSIS_TABLES: dict[str, tuple[str, ...]] = {
-    "km": ("km_curves", "survival_summary", "landmarks", "logrank"),
-    "rmst": ("rmst", "rmst_difference"),
-    "cox": ("cox", "cox_baseline", "cox_means"),
-    "ph_test": ("ph_test",),
-    "dose_response": ("dose_response",),
-    "competing_risks": ("competing_risks",),
-    "interval_censored": ("turnbull", "interval_weibull", "interval_cox"),
-}
 
 
 def fit_all(episodes: pd.DataFrame, settings: ModelSettings) -> dict[str, pd.DataFrame]:

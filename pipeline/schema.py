@@ -101,3 +101,16 @@ EPISODE_COLUMNS: tuple[str, ...] = (
     "n_comorbidities",
     "exclusion",  # why not in the duration analysis (no_baseline, no_follow_up, non_responder)
 )
+
+# The analyses the model stage can publish and the results tables each one writes.
+# Descriptive tables (response rates, attrition, adverse events) are always written.
+ANALYSIS_TABLES: dict[str, tuple[str, ...]] = {
+    "km": ("km_curves", "survival_summary", "landmarks", "logrank"),
+    "rmst": ("rmst", "rmst_difference"),
+    "cox": ("cox", "cox_baseline", "cox_means"),
+    "ph_test": ("ph_test",),
+    "dose_response": ("dose_response",),
+    "competing_risks": ("competing_risks",),
+    "interval_censored": ("turnbull", "interval_weibull", "interval_cox"),
+}
+ANALYSES: tuple[str, ...] = tuple(ANALYSIS_TABLES)

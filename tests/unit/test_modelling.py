@@ -7,10 +7,10 @@ import pytest
 from lifelines.exceptions import ConvergenceError
 
 from pipeline import analysis_params, modelling, sensitivity
-from pipeline.config import ANALYSES, ConfigError, ModelSettings
+from pipeline.config import ConfigError, ModelSettings
 from pipeline.episodes import derive_episodes
 from pipeline.errors import NoResultsError
-from pipeline.schema import PATIENT_KEY
+from pipeline.schema import ANALYSES, ANALYSIS_TABLES, PATIENT_KEY
 from pipeline.synth import generate
 
 
@@ -25,7 +25,6 @@ def episodes() -> pd.DataFrame:
 
 def test_analyses_mirror_the_analyst_choices() -> None:
     assert ANALYSES == analysis_params.MODELS
-    assert modelling.ANALYSIS_TABLES == analysis_params.MODEL_TABLES
     assert ModelSettings().analyses == ANALYSES
     with pytest.raises(ConfigError, match="unknown analyses"):
         ModelSettings(analyses=("km", "bayes"))
@@ -38,7 +37,7 @@ def test_unchosen_analyses_are_not_fitted(episodes, monkeypatch) -> None:
     for name in ("interval_censored", "dose_responses", "competing_risks", "ph_diagnostics"):
         monkeypatch.setattr(sensitivity, name, boom)
     results = modelling.fit_all(episodes, ModelSettings(analyses=("km", "cox")))
-    expected = {*analysis_params.MODEL_TABLES["km"], *analysis_params.MODEL_TABLES["cox"]}
+    expected = {*ANALYSIS_TABLES["km"], *ANALYSIS_TABLES["cox"]}
     assert set(results) == expected | {"response_rates", "attrition"}
 
 
