@@ -110,14 +110,3 @@ def get_run(wh: Warehouse, run_id: str) -> dict[str, Any] | None:
     with wh.engine.connect() as conn:
         row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().one_or_none()
     return dict(row) if row else None
-
-
-def latest_run_id(wh: Warehouse, status: str = "success") -> str | None:
-    runs = wh.table("results", "model_runs")
-    with wh.engine.connect() as conn:
-        return conn.execute(
-            select(runs.c.run_id)
-            .where(runs.c.status == status)
-            .order_by(runs.c.finished_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()

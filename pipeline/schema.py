@@ -41,9 +41,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 
 # Lineage columns added by ingest to every staging row.
 DELIVERY_ID = "delivery_id"
-SOURCE_FILE = "source_file"
 SOURCE_ROW = "source_row"  # 1-based data row number in the file (the header is not counted)
-LINEAGE_COLUMNS: tuple[str, ...] = (DELIVERY_ID, SOURCE_FILE, SOURCE_ROW)
 
 # The raw patient identifier never leaves ingest; this keyed hash replaces it.
 PATIENT_KEY = "patient_key"
