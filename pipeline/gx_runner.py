@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.schema import LANDING_REQUIRED, SOURCE_ROW
 
@@ -54,6 +56,8 @@ SUMMARY_COLUMNS = (
 # name these shadow columns; keep in step with TYPED in expectations/build_suites.py.
 NUMERIC_COLUMNS = frozenset({"birth_year", "pain_score", "duration_min", "dose_mg", "weight_kg"})
 TIMESTAMP_COLUMNS = frozenset({"administered_at", "assessed_at", "recorded_at"})
+# Every value the suites' integer and decimal patterns accept (their union).
+NUMBER_RE = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
 
 RESULT_FORMAT: dict[str, Any] = {
     "result_format": "COMPLETE",
@@ -103,6 +107,8 @@ def _quiet_gx() -> None:
 def _context(root: str) -> Any:
     import great_expectations as gx  # imported on first use: ~2 s, not needed by every CLI verb
 
+    import pipeline.gx_expectations  # noqa: F401 - registers the suites' custom expectation
+
     _quiet_gx()
     return gx.get_context(mode="file", context_root_dir=root)
 
@@ -148,17 +154,25 @@ def _now(now: datetime | None) -> pd.Timestamp:
 
 
 def _prepare(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw landing columns (blank -> missing) + source_row + typed shadow columns."""
+    """Raw landing columns as Arrow strings (blank -> missing) + source_row + typed shadows.
+
+    Arrow-backed columns keep GX's null, set and uniqueness checks vectorised and let the
+    regex rules (``pipeline.gx_expectations``) run in RE2 without a copy. A typed shadow
+    only matters where its column passed the format rule (every other failure depends on
+    that rule), so numbers are parsed from the values that look like numbers only.
+    """
     if SOURCE_ROW not in frame.columns:
         raise ValueError(f"{table}: staging frame has no {SOURCE_ROW} column")
     present = [c for c in LANDING_REQUIRED[table] if c in frame.columns]
     out: dict[str, pd.Series] = {SOURCE_ROW: frame[SOURCE_ROW].astype("int64")}
     for column in present:
-        raw = frame[column].astype(object)
-        raw = raw.mask(raw.eq(""))  # "" is an empty field, like None
-        out[column] = raw.where(raw.notna(), None)
+        text = _arrow_text(frame[column])
+        out[column] = pd.Series(pd.arrays.ArrowExtensionArray(text), index=frame.index)
         if column in NUMERIC_COLUMNS:
-            out[column + TYPED_SUFFIX] = pd.to_numeric(out[column], errors="coerce")
+            number = pc.if_else(pc.match_substring_regex(text, NUMBER_RE), text, None)
+            out[column + TYPED_SUFFIX] = pd.Series(
+                pc.cast(number, pa.float64()).to_numpy(zero_copy_only=False), index=frame.index
+            )
         elif column in TIMESTAMP_COLUMNS:
             out[column + TYPED_SUFFIX] = pd.to_datetime(
                 out[column], errors="coerce", utc=True, format="ISO8601"
@@ -168,6 +182,16 @@ def _prepare(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     if not prepared[SOURCE_ROW].is_unique:
         raise ValueError(f"{table}: {SOURCE_ROW} must be unique within one staging frame")
     return prepared
+
+
+def _arrow_text(series: pd.Series) -> pa.ChunkedArray:
+    """A text column as one Arrow string array, "" and None both missing."""
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_string(series.dtype.pyarrow_dtype):
+        text = series.array._pa_array  # noqa: SLF001 - zero-copy; the public route copies
+    else:
+        values = series.to_numpy(dtype=object)
+        text = pa.chunked_array([pa.array(values, type=pa.string(), from_pandas=True)])
+    return pc.if_else(pc.equal(text, ""), None, text)
 
 
 # --- running and reading GX's results ------------------------------------------------------

@@ -81,25 +81,32 @@ class Warehouse:
     def read_text_columns(
         self, layer: str, name: str, columns: list[str], delivery_id: str
     ) -> pd.DataFrame:
-        """Some columns of one delivery's rows: integer ``source_row``, the rest text.
+        """Some columns of one delivery's rows: integer ``source_row``, the rest Arrow text.
 
         The bulk read for validation (millions of staging rows): PostgreSQL streams
         ``COPY (SELECT ...) TO STDOUT`` into Arrow's CSV reader, SQLite fetches plain
-        tuples; neither builds a SQLAlchemy row object per row. Missing values are None.
+        tuples; neither builds a SQLAlchemy row object per row. Text columns stay
+        Arrow-backed (``pd.ArrowDtype(pa.string())``, missing = NA): no Python string
+        object per value, and the GX rules read the Arrow buffers directly.
         """
         table = self.table(layer, name)
         with self.engine.connect() as conn:
             raw = conn.connection.driver_connection
             if self.dialect == "postgresql":
-                return _copy_out(raw, table, columns, delivery_id)
-            quoted = ", ".join(f'"{c}"' for c in columns)
-            cursor = raw.execute(
-                f'SELECT {quoted} FROM "{table.name}" WHERE delivery_id = ?', (delivery_id,)
-            )
-            frame = pd.DataFrame(cursor.fetchall(), columns=columns)
-        if "source_row" in columns:
-            frame["source_row"] = frame["source_row"].astype("int64")
-        return frame
+                arrow = _copy_out(raw, table, columns, delivery_id)
+            else:
+                quoted = ", ".join(f'"{c}"' for c in columns)
+                cursor = raw.execute(
+                    f'SELECT {quoted} FROM "{table.name}" WHERE delivery_id = ?', (delivery_id,)
+                )
+                rows = list(zip(*cursor.fetchall(), strict=True)) or [()] * len(columns)
+                arrow = pa.table(
+                    {
+                        c: pa.array(values, type=pa.int64() if c == "source_row" else pa.string())
+                        for c, values in zip(columns, rows, strict=True)
+                    }
+                )
+        return arrow.to_pandas(types_mapper=_arrow_text_types)
 
     def insert_frame(self, conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -> int:
         """Bulk-insert ``frame`` (columns ⊆ table columns) inside the caller's transaction.
@@ -239,8 +246,8 @@ def _copy_into(conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -
         copy.write(buffer.getvalue())
 
 
-def _copy_out(raw: Any, table: Table, columns: list[str], delivery_id: str) -> pd.DataFrame:
-    """``COPY (SELECT columns ... WHERE delivery_id = %s) TO STDOUT`` as a pandas frame."""
+def _copy_out(raw: Any, table: Table, columns: list[str], delivery_id: str) -> pa.Table:
+    """``COPY (SELECT columns ... WHERE delivery_id = %s) TO STDOUT`` as an Arrow table."""
     from psycopg import sql
 
     query = sql.SQL(
@@ -256,18 +263,18 @@ def _copy_out(raw: Any, table: Table, columns: list[str], delivery_id: str) -> p
             buffer.write(block)
     buffer.seek(0)
     types = {c: pa.int64() if c == "source_row" else pa.string() for c in columns}
-    arrow = pacsv.read_csv(
+    return pacsv.read_csv(
         buffer,
         read_options=pacsv.ReadOptions(block_size=64 << 20),
         convert_options=pacsv.ConvertOptions(
             column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
         ),
     )
-    frame = arrow.to_pandas()
-    for name in columns:
-        if name != "source_row":
-            frame[name] = frame[name].astype(object)
-    return frame
+
+
+def _arrow_text_types(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
+    """``to_pandas`` mapper: keep Arrow strings as Arrow, numbers as numpy."""
+    return pd.ArrowDtype(arrow_type) if pa.types.is_string(arrow_type) else None
 
 
 def chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
