@@ -17,26 +17,27 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import delete, select, update
 
-from pipeline.pseudonym import Pseudonymiser, pseudonymise_arrow
+from pipeline.pseudonym import Pseudonymiser
 from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_ROW
 from pipeline.sources.landing import (
+    CsvStream,
     DeliveryError,
     RawTable,
     delivery_files,
     file_sha256,
     find_deliveries,
-    read_table,
+    open_table,
 )
 from pipeline.warehouse import Warehouse
 
@@ -93,7 +94,7 @@ def load_delivery(wh: Warehouse, folder: Path, pseudonym_key: str) -> DeliveryOu
     if _is_done(wh, delivery_id):
         return DeliveryOutcome(delivery_id, str(folder), "skipped", 0)
     try:
-        raws = {table: read_table(table, path, hashes[table]) for table, path in paths.items()}
+        raws = {table: open_table(table, path, hashes[table]) for table, path in paths.items()}
     except DeliveryError as exc:
         return _record_failure(wh, "landing", str(folder), delivery_id, sha256, exc, started)
     return load_tables(
@@ -138,11 +139,16 @@ def load_tables(
     location: str,
     delivery_id: str,
     sha256: str,
-    raws: dict[str, RawTable],
+    raws: dict[str, RawTable | CsvStream],
     pseudonym_key: str,
     started: datetime,
 ) -> DeliveryOutcome:
-    """Pseudonymise and bulk-load one delivery's tables in a single transaction."""
+    """Pseudonymise and bulk-load one delivery's tables in a single transaction.
+
+    Each table streams from its reader through ``to_staging`` into COPY (the warehouse
+    reads and encodes the next batches while it sends the current one), so the row
+    counts for the manifest are known only once the rows are in.
+    """
     manifest = wh.table("staging", "deliveries")
     with wh.begin() as conn:
         conn.execute(delete(manifest).where(manifest.c.delivery_id == delivery_id))
@@ -159,19 +165,14 @@ def load_tables(
         )
     try:
         keyed = Pseudonymiser(pseudonym_key)  # each patient hashed once per delivery
-        rows = sum(r.data.num_rows for r in raws.values())
-        files = {
-            t: {"file": r.path.name, "sha256": r.sha256, "rows": r.data.num_rows}
-            for t, r in raws.items()
-        }
-        # One worker pseudonymises the next tables while this thread COPYs the current one:
-        # client (Arrow, HMAC) and server (COPY) work overlap.
-        with ThreadPoolExecutor(max_workers=1) as pool, wh.begin() as conn:
-            frames = {t: pool.submit(to_staging, r, delivery_id, keyed) for t, r in raws.items()}
-            for table, frame in frames.items():
+        files = {}
+        with wh.begin() as conn:
+            for table, raw in raws.items():
                 staging = wh.table("staging", table)
                 conn.execute(delete(staging).where(staging.c.delivery_id == delivery_id))
-                wh.insert_frame(conn, staging, frame.result())
+                count = wh.insert_frame(conn, staging, to_staging(raw, delivery_id, keyed))
+                files[table] = {"file": raw.path.name, "sha256": raw.sha256, "rows": count}
+            rows = sum(f["rows"] for f in files.values())
             conn.execute(
                 update(manifest)
                 .where(manifest.c.delivery_id == delivery_id)
@@ -188,35 +189,55 @@ def load_tables(
     return DeliveryOutcome(delivery_id, location, "loaded", rows)
 
 
-def to_staging(raw: RawTable, delivery_id: str, pseudonym_key: str | Pseudonymiser) -> pa.Table:
-    """Pseudonymise, add lineage, and fold safe columns beyond the contract into ``extra``.
+def to_staging(
+    raw: RawTable | CsvStream, delivery_id: str, pseudonym_key: str | Pseudonymiser
+) -> pa.RecordBatchReader:
+    """The staging rows of one table, batch by batch: pseudonymised, with lineage.
 
-    Lineage per row is the delivery and the row number; the file name is in the
-    manifest's ``files`` (one per table), not repeated on millions of rows.
+    Patient ids become keyed pseudonyms here, before anything is written; columns that
+    embed a raw id (``raw.hashed``) are keyed too; safe columns beyond the contract are
+    folded into ``extra`` as JSON. Lineage per row is the delivery and the row number;
+    the file name is in the manifest's ``files`` (one per table), not repeated on
+    millions of rows. The delivery id is a one-value dictionary column: the same bytes
+    on every row, encoded once per batch.
     """
-    data = raw.data
-    n = data.num_rows
+    keyed = (
+        pseudonym_key if isinstance(pseudonym_key, Pseudonymiser) else Pseudonymiser(pseudonym_key)
+    )
+    extras = safe_extras(raw) if isinstance(raw, RawTable) else []
     required = LANDING_REQUIRED[raw.table]
-    columns: dict[str, pa.Array | pa.ChunkedArray] = {
-        DELIVERY_ID: pa.repeat(pa.scalar(delivery_id, pa.string()), n),
-        SOURCE_ROW: data[SOURCE_ROW],
-    }
-    if "patient_id" in required:
-        columns[PATIENT_KEY] = pseudonymise_arrow(data["patient_id"], pseudonym_key)
-    for name in required:
-        if name != "patient_id":
-            value = data[name]
-            columns[name] = (
-                pseudonymise_arrow(value, pseudonym_key) if name in raw.hashed else value
-            )
-    extras = safe_extras(raw)
-    if extras:
-        values = [data[c].to_pylist() for c in extras]
-        columns["extra"] = pa.array(
-            [json.dumps(dict(zip(extras, row, strict=True))) for row in zip(*values, strict=True)],
-            pa.string(),
-        )
-    return pa.table(columns)
+    names = [DELIVERY_ID, SOURCE_ROW]
+    names += [PATIENT_KEY] if "patient_id" in required else []
+    names += [c for c in required if c != "patient_id"] + (["extra"] if extras else [])
+    types = {DELIVERY_ID: pa.dictionary(pa.int32(), pa.string()), SOURCE_ROW: pa.int64()}
+    schema = pa.schema([(name, types.get(name, pa.string())) for name in names])
+    delivery = pa.array([delivery_id], pa.string())
+
+    def staged() -> Iterator[pa.RecordBatch]:
+        for batch in raw.batches():
+            n = batch.num_rows
+            columns = {
+                DELIVERY_ID: pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), delivery),
+                SOURCE_ROW: pc.cast(batch[SOURCE_ROW], pa.int64()),
+            }
+            for name in required:
+                value = pc.cast(batch[name], pa.string())
+                if name == "patient_id":
+                    columns[PATIENT_KEY] = keyed(value)
+                else:
+                    columns[name] = keyed(value) if name in raw.hashed else value
+            if extras:
+                values = [batch[c].to_pylist() for c in extras]
+                columns["extra"] = pa.array(
+                    [
+                        json.dumps(dict(zip(extras, row, strict=True)))
+                        for row in zip(*values, strict=True)
+                    ],
+                    pa.string(),
+                )
+            yield pa.RecordBatch.from_arrays([columns[name] for name in names], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, staged())
 
 
 def safe_extras(raw: RawTable) -> list[str]:

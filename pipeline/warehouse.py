@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import io
 import math
-from collections import deque
+import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Any
+from contextlib import closing, contextmanager
+from queue import Full, Queue
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
+    Integer,
+    SmallInteger,
+    String,
     Table,
     create_engine,
     delete,
@@ -31,7 +35,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from pipeline import copy_binary
 from pipeline.tables import build_metadata
+
+T = TypeVar("T")
 
 
 class Warehouse:
@@ -108,20 +115,37 @@ class Warehouse:
                 )
         return arrow.to_pandas(types_mapper=_arrow_text_types)
 
-    def insert_frame(self, conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -> int:
+    def insert_frame(
+        self,
+        conn: Connection,
+        table: Table,
+        frame: pd.DataFrame | pa.Table | pa.RecordBatchReader,
+    ) -> int:
         """Bulk-insert ``frame`` (columns ⊆ table columns) inside the caller's transaction.
 
-        ``frame`` may be a pandas frame or an Arrow table (ingest's text columns stay in
-        Arrow from the CSV reader to COPY, without a detour through Python objects).
+        ``frame`` may be a pandas frame, an Arrow table or a stream of Arrow record
+        batches: ingest streams each landing file from the CSV reader to COPY batch by
+        batch, so the file is never whole in memory and parsing overlaps loading (and
+        text stays in Arrow, without a detour through Python objects). Returns the number
+        of rows written.
         """
-        if len(frame) == 0:
-            return 0
-        frame = _conform(frame, table)
+        if isinstance(frame, pd.DataFrame):
+            if len(frame) == 0:
+                return 0
+            frame = _conform(frame, table)
+            if self.dialect == "postgresql":
+                _copy_into(conn, table, frame)
+            else:
+                conn.execute(table.insert(), _records(frame))
+            return len(frame)
+        stream = _CountedStream(frame, table)
         if self.dialect == "postgresql":
-            _copy_into(conn, table, frame)
+            _copy_into(conn, table, stream.reader)
         else:
-            conn.execute(table.insert(), _records(frame))
-        return len(frame)
+            for batch in stream.reader:
+                if batch.num_rows:
+                    conn.execute(table.insert(), _records(batch))
+        return stream.rows
 
     def replace_run_rows(
         self, conn: Connection, layer: str, name: str, run_id: str, frame: pd.DataFrame
@@ -149,10 +173,8 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _conform(frame: pd.DataFrame | pa.Table, table: Table) -> pd.DataFrame | pa.Table:
+def _conform(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     """Keep the table's columns and give integer/boolean columns types both drivers accept."""
-    if isinstance(frame, pa.Table):
-        return frame.select([c for c in frame.column_names if c in table.c])
     frame = frame[[c for c in frame.columns if c in table.c]].copy()
     for name in frame.columns:
         python_type = _python_type(table.c[name])
@@ -170,12 +192,12 @@ def _python_type(column: Any) -> type | None:
         return None
 
 
-def _records(frame: pd.DataFrame | pa.Table) -> list[dict[str, Any]]:
+def _records(frame: pd.DataFrame | pa.RecordBatch) -> list[dict[str, Any]]:
     """Plain Python values for the DB-API: NaN/NaT become NULL, numpy scalars Python ones.
 
     Converted column by column (vectorised), then zipped into one dict per row.
     """
-    if isinstance(frame, pa.Table):
+    if isinstance(frame, pa.RecordBatch):
         names, columns = frame.column_names, [c.to_pylist() for c in frame.columns]
     else:
         names = [str(c) for c in frame.columns]
@@ -203,8 +225,58 @@ def _python_values(series: pd.Series) -> list[Any]:
     return out
 
 
-COPY_BATCH_ROWS = 500_000  # bounds the CSV buffer: ~50 MB per batch of staging rows
-COPY_AHEAD = 2  # batches formatted ahead of the one being sent
+COPY_BATCH_ROWS = 500_000  # Arrow tables are sent in batches of this many rows at most
+COPY_AHEAD = 2  # batches read and encoded ahead of the one being sent
+
+
+class _CountedStream:
+    """An Arrow stream cut to a table's columns, counting the rows that go through."""
+
+    def __init__(self, frame: pa.Table | pa.RecordBatchReader, table: Table) -> None:
+        source = (
+            frame.to_reader(max_chunksize=COPY_BATCH_ROWS) if isinstance(frame, pa.Table) else frame
+        )
+        keep = [name for name in source.schema.names if name in table.c]
+        schema = pa.schema([source.schema.field(name) for name in keep])
+        self.rows = 0
+        self.reader = pa.RecordBatchReader.from_batches(schema, self._batches(source, keep))
+
+    def _batches(self, source: pa.RecordBatchReader, keep: list[str]) -> Iterator[pa.RecordBatch]:
+        for batch in source:
+            self.rows += batch.num_rows
+            yield batch.select(keep)
+
+
+def _binary_kinds(table: Table, schema: pa.Schema) -> list[str] | None:
+    """The binary COPY kind of each column, or None when one is not sent in binary form.
+
+    Text and integer columns (all of staging) go in binary; any other type (timestamps,
+    floats, booleans) falls back to CSV, which the server parses.
+    """
+    kinds = []
+    for arrow_field in schema:
+        sql_type = table.c[arrow_field.name].type
+        arrow_type = arrow_field.type
+        if pa.types.is_dictionary(arrow_type):
+            arrow_type = arrow_type.value_type
+        if isinstance(sql_type, String) and (
+            pa.types.is_string(arrow_type)
+            or pa.types.is_large_string(arrow_type)
+            or pa.types.is_binary(arrow_type)
+            or pa.types.is_large_binary(arrow_type)
+        ):
+            kinds.append(copy_binary.TEXT)
+        elif isinstance(sql_type, Integer) and pa.types.is_integer(arrow_type):
+            kinds.append(
+                "int2"
+                if isinstance(sql_type, SmallInteger)
+                else "int8"
+                if isinstance(sql_type, BigInteger)
+                else "int4"
+            )
+        else:
+            return None
+    return kinds
 
 
 def _csv_bytes(batch: pa.RecordBatch) -> pa.Buffer:
@@ -213,37 +285,86 @@ def _csv_bytes(batch: pa.RecordBatch) -> pa.Buffer:
     return sink.getvalue()
 
 
-def _copy_into(conn: Connection, table: Table, frame: pd.DataFrame | pa.Table) -> None:
-    """PostgreSQL COPY FROM STDIN in CSV form, inside the SQLAlchemy transaction.
+def _copy_into(conn: Connection, table: Table, frame: pd.DataFrame | pa.RecordBatchReader) -> None:
+    """PostgreSQL ``COPY FROM STDIN`` inside the SQLAlchemy transaction.
 
-    Arrow tables are written by Arrow's C++ CSV writer in batches, so memory stays
-    bounded by one batch and no Python object is made per row; unquoted empty fields
-    are NULL, quoted ones empty strings.
+    Arrow streams of text and integer columns go in PostgreSQL's binary format
+    (``pipeline.copy_binary``): the server reads lengths and bytes instead of parsing
+    CSV. A worker thread reads, pseudonymises and encodes the next batches while this
+    thread sends the current one (Arrow and numpy release the GIL), so client and server
+    work overlap and memory stays bounded by a few batches. Other Arrow columns go as
+    CSV written by Arrow's C++ writer; pandas frames (small result tables) as CSV too.
+    In CSV, unquoted empty fields are NULL and quoted ones empty strings.
     """
     raw = conn.connection.driver_connection
     assert raw is not None
-    names = frame.column_names if isinstance(frame, pa.Table) else list(frame.columns)
+    names = list(frame.columns) if isinstance(frame, pd.DataFrame) else frame.schema.names
     cols = ", ".join(f'"{c}"' for c in names)
     target = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
-    with (
-        raw.cursor() as cur,
-        cur.copy(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
-    ):
-        if isinstance(frame, pa.Table):
-            # A worker formats the next batches (Arrow releases the GIL) while this thread
-            # streams the current one to the server: client and server work overlap.
-            pending: deque[Future[pa.Buffer]] = deque()
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                for batch in frame.to_batches(max_chunksize=COPY_BATCH_ROWS):
-                    pending.append(pool.submit(_csv_bytes, batch))
-                    if len(pending) > COPY_AHEAD:
-                        copy.write(memoryview(pending.popleft().result()))
-                while pending:
-                    copy.write(memoryview(pending.popleft().result()))
-            return
+    if isinstance(frame, pd.DataFrame):
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
-        copy.write(buffer.getvalue())
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as copy,
+        ):
+            copy.write(buffer.getvalue())
+        return
+    kinds = _binary_kinds(table, frame.schema)
+    if kinds is None:
+        fmt, blocks = "csv", (_csv_bytes(batch) for batch in frame)
+    else:
+        fmt, blocks = "binary", copy_binary.stream(iter(frame), kinds)
+    with (
+        closing(read_ahead(blocks, COPY_AHEAD)) as ahead,
+        raw.cursor() as cur,
+        cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT {fmt})") as copy,
+    ):
+        for block in ahead:
+            copy.write(block)
+
+
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """``items``, produced by a worker thread up to ``depth`` items ahead of the consumer.
+
+    An exception in the worker is raised here, in the consumer; closing this iterator
+    early stops the worker.
+    """
+    queue: Queue[tuple[bool, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((False, item)):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            put((True, exc))
+            return
+        put((True, None))
+
+    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            done, item = queue.get()
+            if done:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _copy_out(raw: Any, table: Table, columns: list[str], delivery_id: str) -> pa.Table:

@@ -3,16 +3,20 @@
 Everything is read as text (pyarrow's CSV reader, all columns typed ``string``) so that
 a malformed value reaches validation and quarantine with the exact characters the clinic
 sent, instead of being silently coerced or crashing the parser. Frames stay in Arrow
-until they reach the warehouse: no per-row Python on the 10-million-row path.
+until they reach the warehouse: no per-row Python on the 10-million-row path. A CSV with
+only the contract's columns is not even read whole: it is parsed block by block while it
+is loaded (``CsvStream``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +26,7 @@ import pyarrow.parquet as pq
 from pipeline.schema import LANDING_REQUIRED, OPTIONAL_TABLES, SOURCE_ROW
 
 SUFFIXES = (".csv", ".parquet")
+STREAM_BLOCK_BYTES = 4 << 20  # CSV bytes parsed per streamed batch (~100 000 assessments)
 
 
 class DeliveryError(Exception):
@@ -76,6 +81,51 @@ class RawTable:
             )
         return cls(table, path, sha256, pa.table(columns), hashed)
 
+    def batches(self, max_rows: int = 500_000) -> Iterator[pa.RecordBatch]:
+        yield from self.data.to_batches(max_chunksize=max_rows)
+
+
+@dataclass(frozen=True)
+class CsvStream:
+    """A landing CSV with only the contract's columns, parsed block by block as it loads.
+
+    Streaming lets COPY start after the first block instead of after the whole file,
+    overlaps parsing (Arrow's threads) with the server's work, and bounds memory by a
+    few blocks. Files with extra columns are read whole into a ``RawTable`` instead:
+    whether an extra column may be kept depends on every patient id of the file
+    (``ingest.safe_extras``). Problems found while streaming (a ragged row, bad UTF-8)
+    raise the same ``DeliveryError`` as a whole read, inside the load's transaction.
+    """
+
+    table: str
+    path: Path
+    sha256: str
+    hashed: tuple[str, ...] = field(default=())
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Text batches with the 1-based ``source_row`` first, in file order."""
+        rows = 0
+        try:
+            _, convert = _csv_options(self.path)
+            reader = pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(block_size=STREAM_BLOCK_BYTES),
+                convert_options=convert,
+            )
+            columns = [SOURCE_ROW, *(str(c).strip() for c in reader.schema.names)]
+            _check_required(self.table, self.path, columns)
+            for batch in reader:
+                if batch.num_rows:
+                    numbers = pa.array(np.arange(rows + 1, rows + batch.num_rows + 1))
+                    rows += batch.num_rows
+                    yield pa.RecordBatch.from_arrays([numbers, *batch.columns], names=columns)
+        except DeliveryError:
+            raise
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
+            raise DeliveryError(self.path, _arrow_problem(self.path, exc)) from exc
+        if rows == 0 and self.table not in OPTIONAL_TABLES:
+            raise DeliveryError(self.path, "has a header but no data rows")
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -123,16 +173,31 @@ def delivery_files(folder: Path) -> dict[str, Path]:
     return found
 
 
+def open_table(table: str, path: Path, sha256: str | None = None) -> RawTable | CsvStream:
+    """A landing file ready to load: streamed when it is a CSV of contract columns only.
+
+    The checks that need no data rows (file type, encoding of the header, required
+    columns, no data at all) run here, before anything is loaded.
+    """
+    _check_file(path)
+    if path.suffix == ".csv":
+        try:
+            names, _ = _csv_options(path)
+        except DeliveryError:
+            raise
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DeliveryError(path, _arrow_problem(path, exc)) from exc
+        stripped = [n.strip() for n in names]
+        if sorted(stripped) == sorted(LANDING_REQUIRED[table]):
+            if _header_only(path) and table not in OPTIONAL_TABLES:
+                raise DeliveryError(path, "has a header but no data rows")
+            return CsvStream(table, path, sha256 or file_sha256(path))
+    return read_table(table, path, sha256)
+
+
 def read_table(table: str, path: Path, sha256: str | None = None) -> RawTable:
     """Read one landing file as text; raise DeliveryError naming the file on any problem."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise DeliveryError(path, f"cannot be opened: {exc.strerror or exc}") from exc
-    if path.is_dir():
-        raise DeliveryError(path, "is a directory, not a file")
-    if size == 0:
-        raise DeliveryError(path, "file is empty (0 bytes)")
+    _check_file(path)
     try:
         arrow = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
     except DeliveryError:
@@ -140,12 +205,7 @@ def read_table(table: str, path: Path, sha256: str | None = None) -> RawTable:
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
         raise DeliveryError(path, _arrow_problem(path, exc)) from exc
     arrow = arrow.rename_columns([str(c).strip() for c in arrow.column_names])
-    missing = [c for c in LANDING_REQUIRED[table] if c not in arrow.column_names]
-    if missing:
-        raise DeliveryError(
-            path,
-            f"missing required column(s) {', '.join(missing)}; expected {', '.join(LANDING_REQUIRED[table])}",
-        )
+    _check_required(table, path, arrow.column_names)
     if arrow.num_rows == 0 and table not in OPTIONAL_TABLES:
         raise DeliveryError(path, "has a header but no data rows")
     arrow = arrow.add_column(0, SOURCE_ROW, pa.array(range(1, arrow.num_rows + 1), pa.int64()))
@@ -164,7 +224,28 @@ def read_csv_text(path: Path) -> pa.Table:
         raise DeliveryError(path, _arrow_problem(path, exc)) from exc
 
 
-def _read_csv(path: Path) -> pa.Table:
+def _check_file(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DeliveryError(path, f"cannot be opened: {exc.strerror or exc}") from exc
+    if path.is_dir():
+        raise DeliveryError(path, "is a directory, not a file")
+    if size == 0:
+        raise DeliveryError(path, "file is empty (0 bytes)")
+
+
+def _check_required(table: str, path: Path, columns: list[str]) -> None:
+    missing = [c for c in LANDING_REQUIRED[table] if c not in columns]
+    if missing:
+        raise DeliveryError(
+            path,
+            f"missing required column(s) {', '.join(missing)}; expected {', '.join(LANDING_REQUIRED[table])}",
+        )
+
+
+def _csv_options(path: Path) -> tuple[list[str], pacsv.ConvertOptions]:
+    """The header's column names and reader options that keep every column text."""
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
     if b"\x00" in head or head.startswith(b"PAR1"):
@@ -174,12 +255,24 @@ def _read_csv(path: Path) -> pa.Table:
     except UnicodeDecodeError as exc:
         raise DeliveryError(path, "is not UTF-8 encoded text; re-export it as UTF-8 CSV") from exc
     names = [n.strip().strip('"') for n in header.split(",")]
-    return pacsv.read_csv(
-        path,
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names}, strings_can_be_null=True
-        ),
+    return names, pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names}, strings_can_be_null=True
     )
+
+
+def _header_only(path: Path) -> bool:
+    """True when nothing but blank lines follows the header (Arrow skips blank lines)."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+        if handle.read(1):
+            return False
+    parts = head.split(b"\n", 1)
+    return len(parts) == 1 or not parts[1].strip()
+
+
+def _read_csv(path: Path) -> pa.Table:
+    _, convert = _csv_options(path)
+    return pacsv.read_csv(path, convert_options=convert)
 
 
 def _read_parquet(path: Path) -> pa.Table:
