@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -52,6 +55,16 @@ class DeliveryValidation:
     held: dict[str, int] = field(default_factory=dict)  # clean rows a blocked delivery kept back
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
     blocking: list[str] = field(default_factory=list)
+    # Wall seconds per step (read, gx, cross_table, promote): benchmarks and the log line.
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - started
 
     def check_accounting(self) -> None:
         """rows in = promoted + quarantined (+ held back when blocked), per table.
@@ -124,7 +137,8 @@ def validate_delivery(
     """
     result = DeliveryValidation(delivery_id)
     expected_rows, source_files = _manifest_entry(wh, delivery_id)
-    staged = {t: _staging_rows(wh, t, delivery_id) for t in LANDING_TABLES}
+    with result.timed("read"):
+        staged = {t: _staging_rows(wh, t, delivery_id) for t in LANDING_TABLES}
     _check_staging_kept(wh, delivery_id, expected_rows, staged)
     failures: list[pd.DataFrame] = []
     summaries: list[pd.DataFrame] = []
@@ -134,7 +148,8 @@ def validate_delivery(
             continue
         try:
             # GX rules speak the landing contract; the pseudonym stands in for the raw id.
-            checked = run_gx(table, frame.rename(columns={PATIENT_KEY: "patient_id"}), now=now)
+            with result.timed("gx"):
+                checked = run_gx(table, frame.rename(columns={PATIENT_KEY: "patient_id"}), now=now)
         except SchemaError as exc:
             result.blocking.append(str(exc))
             continue
@@ -147,7 +162,8 @@ def validate_delivery(
         wh.insert_frame(
             conn, quarantine, _quarantine_rows(single, delivery_id, run_id, source_files)
         )
-        cross = cross_checks.run(wh, conn, delivery_id, run_id, source_files)
+        with result.timed("cross_table"):
+            cross = cross_checks.run(wh, conn, delivery_id, run_id, source_files)
         bad = _quarantined_rows(conn, quarantine, delivery_id)
         _account(result, staged, bad, blocking_share)
         result.failures = wh.read(
@@ -161,11 +177,12 @@ def validate_delivery(
         "; ".join(result.blocking) or None,
     )
     log.info(
-        "delivery %s: in %s, promoted %s, quarantined %s",
+        "delivery %s: in %s, promoted %s, quarantined %s (%s)",
         delivery_id,
         result.rows_in,
         result.promoted,
         result.quarantined,
+        ", ".join(f"{step} {s:.1f} s" for step, s in result.seconds.items()),
     )
     return result
 
@@ -258,9 +275,10 @@ def _write(
         result.promoted = {t: 0 for t in result.promoted}
         result.check_accounting()
         return
-    for table in LANDING_TABLES:
-        if result.promoted.get(table):
-            promote(wh, conn, table, result.delivery_id)
+    with result.timed("promote"):
+        for table in LANDING_TABLES:
+            if result.promoted.get(table):
+                promote(wh, conn, table, result.delivery_id)
 
 
 def _rule_counts(
