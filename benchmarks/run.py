@@ -9,6 +9,12 @@ same episodes (model). Each stage runs in a fresh process so its peak RSS is its
     python benchmarks/run.py --scales 1000 10000 100000 --repeats 3
     python benchmarks/run.py --engines postgresql --scales 100000 --repeats 1
     python benchmarks/run.py --csv docs/bench.csv  # also write the rows (benchmarks/plot.py)
+    python benchmarks/run.py --incremental --engines postgresql --scales 10000 100000
+
+``--incremental`` measures a night with 1 % new data (issue 8): a full run on a fresh
+warehouse, then a second run after a delivery of 1 % new patients (``--id-prefix B``),
+each stage in its own process; it prints both runs' stage times, the stages the refit
+policy skipped, and the second run's share of the first.
 
 Synthetic deliveries are cached under --cache (default .bench-cache/, git-ignored).
 """
@@ -52,6 +58,16 @@ def _stage(stage: str, url: str, run_id: str, landing: str, report_dir: str) -> 
     if stage == "ingest":
         return stages.ingest(settings, run_id, landing)
     return getattr(stages, stage)(settings, run_id)
+
+
+def _stage_timings(url: str, run_id: str) -> dict[str, float]:
+    """The seconds each stage recorded in model_runs (inside the stage, without imports)."""
+    import json
+
+    from pipeline import runs
+    from pipeline.warehouse import Warehouse
+
+    return json.loads((runs.get_run(Warehouse(url), run_id) or {}).get("timings") or "{}")
 
 
 def _floor_read(landing: str) -> int:
@@ -121,6 +137,7 @@ JOBS = {
     "floor_copy": _floor_copy,
     "floor_cox": _floor_cox,
     "cox_only": _cox_only,
+    "stage_timings": _stage_timings,
 }
 
 
@@ -137,6 +154,29 @@ def delivery(cache: Path, patients: int) -> Path:
         print(f"  generating {patients} patients -> {folder}", file=sys.stderr)
         write_delivery(folder, patients=patients, seed=2026)
     return folder
+
+
+def increment(cache: Path, patients: int) -> Path:
+    """A delivery of 1 % new patients (ids prefixed B), as `relief synth --id-prefix B`."""
+    from pipeline.synth import write_delivery
+
+    new = max(1, patients // 100)
+    folder = cache / f"p{patients}" / "delivery-002-new"
+    if not (folder / "truth.json").exists():
+        print(f"  generating {new} new patients -> {folder}", file=sys.stderr)
+        write_delivery(folder, patients=new, seed=2027, id_prefix="B")
+    return folder
+
+
+def landing_of(cache: Path, name: str, deliveries: list[Path]) -> Path:
+    """A landing folder holding (symlinks to) the given cached deliveries."""
+    landing = cache / "landings" / name
+    landing.mkdir(parents=True, exist_ok=True)
+    for target in deliveries:
+        link = landing / target.name
+        if not link.exists():
+            link.symlink_to(target.resolve(), target_is_directory=True)
+    return landing
 
 
 def fresh_warehouse(engine: str, tmp: Path) -> tuple[str, Any]:
@@ -229,6 +269,94 @@ def bench_scale(
     return out
 
 
+def run_stages(
+    ctx: Any, url: str, run_id: str, landing: Path, cache: Path, label: str
+) -> dict[str, Any]:
+    """One whole run, each stage in a fresh process; a stage the refit policy skipped
+    (the model stage returns ``{"skipped": reason}``) ends the run, as in the DAG."""
+    kw = {
+        "url": url,
+        "run_id": run_id,
+        "landing": str(landing),
+        "report_dir": str(cache / "reports"),
+    }
+    run_in_child(ctx, "stage", stage="begin", **kw)
+    wall: dict[str, float] = {}
+    skipped = ""
+    for stage in STAGES:
+        seconds, _, result = run_in_child(ctx, "stage", stage=stage, **kw)
+        wall[stage] = seconds
+        print(f"  {label}: {stage} {seconds:.1f} s", file=sys.stderr)
+        if isinstance(result, dict) and result.get("skipped"):
+            skipped = str(result["skipped"])
+            break
+    inside = run_in_child(ctx, "stage_timings", url=url, run_id=run_id)[2]
+    return {"wall": wall, "inside": inside, "skipped": skipped}
+
+
+def bench_incremental(
+    ctx: Any, engine: str, patients: int, repeats: int, cache: Path
+) -> list[dict[str, Any]]:
+    """Full run, then the night after a 1 % delivery, on one fresh warehouse per repeat."""
+    first, second = delivery(cache, patients), increment(cache, patients)
+    landings = {
+        "full": landing_of(cache, f"p{patients}-full", [first]),
+        "+1 %": landing_of(cache, f"p{patients}-plus1", [first, second]),
+    }
+    measured: dict[str, list[dict[str, Any]]] = {name: [] for name in landings}
+    for rep in range(repeats):
+        url, drop = fresh_warehouse(engine, cache)
+        try:
+            for n, (name, landing) in enumerate(landings.items()):
+                label = f"{engine} {patients} rep {rep + 1} {name}"
+                measured[name].append(
+                    run_stages(ctx, url, f"bench-{rep}-{n}", landing, cache, label)
+                )
+        finally:
+            drop()
+    out = []
+    for name, reps in measured.items():
+        for kind in ("wall", "inside"):
+            row: dict[str, Any] = {
+                "engine": engine,
+                "patients": patients,
+                "run": name,
+                "kind": kind,
+            }
+            for stage in STAGES:
+                values = [r[kind].get(stage) for r in reps]
+                row[stage] = statistics.median(values) if None not in values else None
+            totals = [sum(v for s, v in r[kind].items() if s in STAGES) for r in reps]
+            row["total"] = statistics.median(totals)
+            row["skipped"] = reps[-1]["skipped"]
+            out.append(row)
+    for kind in ("wall", "inside"):
+        full, night = (r for r in out if r["kind"] == kind)
+        night["share"] = night["total"] / full["total"]
+    return out
+
+
+def print_incremental(rows: list[dict[str, Any]], repeats: int) -> None:
+    print(
+        f"\nmedian of {repeats} run(s); wall = each stage's own process (imports included), "
+        "inside = seconds the stage recorded in model_runs; '-' = skipped by the refit policy\n"
+    )
+    print(f"{'engine':<11}{'patients':>9}  {'run':<6}{'kind':<8}", end="")
+    print("".join(f"{s:>10}" for s in (*STAGES, "total")), f"{'share':>7}")
+    for r in rows:
+        cells = "".join(f"{r[s]:>10.1f}" if r[s] is not None else f"{'-':>10}" for s in STAGES)
+        share = f"{r['share']:.0%}" if "share" in r else ""
+        print(
+            f"{r['engine']:<11}{r['patients']:>9}  {r['run']:<6}{r['kind']:<8}{cells}"
+            f"{r['total']:>10.1f} {share:>7}"
+        )
+    for r in rows:
+        if r["skipped"] and r["kind"] == "wall":
+            print(
+                f"{r['engine']} {r['patients']} {r['run']}: model and report skipped: {r['skipped']}"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -248,9 +376,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--csv", type=Path, help="also write the table's rows to this CSV (appends)"
     )
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="full run, then the night after a 1 %% delivery of new patients (issue 8)",
+    )
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
+    if args.incremental:
+        rows = []
+        for patients in args.scales:
+            for engine in args.engines:
+                rows.extend(bench_incremental(ctx, engine, patients, args.repeats, args.cache))
+        print_incremental(rows, args.repeats)
+        return 0
     rows = []
     for patients in args.scales:
         for engine in args.engines:
