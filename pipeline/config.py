@@ -76,6 +76,34 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class RefitPolicy:
+    """When a nightly run refits the survival models and re-renders the report.
+
+    A night adds ~1 % of episodes, which barely moves a survival estimate, so the models
+    are refitted only when the episodes new or re-derived since the last fit exceed
+    ``min_new_share`` of the episodes that fit used, when that fit is older than
+    ``max_age_days``, when the outcome, model or report settings changed, or on request
+    (``always``, the DAG param ``refit``). Otherwise the run keeps the last fit's results
+    and report (status ``no_refit``). See docs/decisions.md, "Incremental nights".
+    """
+
+    min_new_share: float = 0.05  # RELIEF_REFIT_SHARE
+    max_age_days: float = 7.0  # RELIEF_REFIT_MAX_DAYS
+    always: bool = False  # RELIEF_REFIT=1: refit on every run
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_new_share <= 1:
+            raise ConfigError(
+                f"RELIEF_REFIT_SHARE must be a fraction between 0 and 1, e.g. 0.05, "
+                f"got {self.min_new_share!r}"
+            )
+        if self.max_age_days < 0:
+            raise ConfigError(
+                f"RELIEF_REFIT_MAX_DAYS must be a number of days >= 0, got {self.max_age_days!r}"
+            )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run needs besides its input."""
 
@@ -87,6 +115,10 @@ class Settings:
     min_cell_count: int = 11
     outcome: OutcomeDefinition = field(default_factory=OutcomeDefinition)
     models: ModelSettings = field(default_factory=ModelSettings)
+    refit: RefitPolicy = field(default_factory=RefitPolicy)
+    # Re-derive every patient's episodes instead of only those touched by new deliveries
+    # (RELIEF_FULL_DERIVE=1, the DAG param ``full_derive``); see pipeline/derive_stage.py.
+    full_derive: bool = False
 
     def parameters(self) -> dict[str, Any]:
         """The run parameters recorded in model_runs (never the key itself)."""
@@ -103,6 +135,7 @@ def from_env(
     demo: bool = False,
     outcome: OutcomeDefinition | None = None,
     models: ModelSettings | None = None,
+    refit: RefitPolicy | None = None,
     env: dict[str, str] | None = None,
 ) -> Settings:
     """Build Settings from explicit values, falling back to RELIEF_* environment variables.
@@ -130,7 +163,38 @@ def from_env(
         demo=demo,
         outcome=outcome or OutcomeDefinition(),
         models=models or ModelSettings(),
+        refit=refit or refit_policy_from_env(env),
+        full_derive=_flag(env, "RELIEF_FULL_DERIVE"),
     )
+
+
+def refit_policy_from_env(env: dict[str, str]) -> RefitPolicy:
+    """RELIEF_REFIT_SHARE, RELIEF_REFIT_MAX_DAYS and RELIEF_REFIT, defaults where unset."""
+    default = RefitPolicy()
+    return RefitPolicy(
+        min_new_share=_number(env, "RELIEF_REFIT_SHARE", default.min_new_share),
+        max_age_days=_number(env, "RELIEF_REFIT_MAX_DAYS", default.max_age_days),
+        always=_flag(env, "RELIEF_REFIT"),
+    )
+
+
+def _number(env: dict[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+
+
+def _flag(env: dict[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
 
 
 def landing_dir(explicit: str | Path | None = None, env: dict[str, str] | None = None) -> Path:

@@ -128,25 +128,57 @@ def validate(settings: Settings, run_id: str) -> dict[str, Any]:
     return _timed("validate", settings, run_id, work)
 
 
-def derive(settings: Settings, run_id: str) -> dict[str, Any]:
-    """Episodes and outcomes from everything in core, stored under this run id."""
-    from pipeline.derive_stage import derive_and_store
+def derive(settings: Settings, run_id: str, *, full: bool = False) -> dict[str, Any]:
+    """Bring the current episodes up to date with core: only the patients that new
+    deliveries touched, or every patient on the first run, a changed outcome definition
+    or on request (``full`` or ``settings.full_derive``); see ``pipeline.derive_stage``."""
+    from pipeline.derive_stage import derive_current
 
     return _timed(
-        "derive", settings, run_id, lambda wh: derive_and_store(wh, run_id, settings.outcome)
+        "derive",
+        settings,
+        run_id,
+        lambda wh: derive_current(wh, run_id, settings.outcome, full=full or settings.full_derive),
     )
 
 
-def model(settings: Settings, run_id: str) -> dict[str, Any]:
-    """Survival models on the run's episodes, written to results.*."""
-    from pipeline.modelling import fit_and_store
+def model(settings: Settings, run_id: str, *, refit: bool = False) -> dict[str, Any]:
+    """Survival models on the current episodes, written to results.*, when the refit
+    policy says so (``runs.decide_refit``; ``refit`` or ``settings.refit.always`` forces it).
 
-    return _timed("model", settings, run_id, lambda wh: fit_and_store(wh, run_id, settings.models))
+    Otherwise returns ``{"skipped": why, "last_fit": run id}`` and ends the run as
+    ``no_refit``: the report is not rendered either (the DAG shows both tasks skipped)
+    and the last fit's results and report stay the current ones.
+    """
+
+    def work(wh: Warehouse) -> dict[str, Any]:
+        decision = runs.refit_decision(wh, run_id, settings, requested=refit)
+        if not decision.refit:
+            runs.clear_run_rows(wh, run_id)  # an earlier attempt of this run may have fitted
+            return {"skipped": decision.reason, "last_fit": decision.last_fit}
+        from pipeline.derive_stage import snapshot_episodes
+        from pipeline.modelling import fit_and_store  # imports lifelines and statsmodels
+
+        log_event("progress", run_id=run_id, stage="model", step="refit", why=decision.reason)
+        snapshot_episodes(wh, run_id)
+        return {**fit_and_store(wh, run_id, settings.models), "refit": decision.reason}
+
+    counts = _timed("model", settings, run_id, work)
+    if counts.get("skipped"):
+        runs.finish_run(Warehouse(settings.warehouse_url), run_id, "no_refit")
+        log_event("run_finished", run_id=run_id, status="no_refit", why=counts["skipped"])
+    return counts
 
 
 def report(settings: Settings, run_id: str) -> dict[str, Any]:
-    """The run's HTML report; marks the run successful."""
+    """The run's HTML report; marks the run successful. A run whose model stage the refit
+    policy skipped has no results of its own: it keeps the last fit's report."""
     from pipeline.report import write_report
+
+    wh = Warehouse(settings.warehouse_url)
+    if (runs.get_run(wh, run_id) or {}).get("status") == "no_refit":
+        log_event("stage_skipped", run_id=run_id, stage="report", why="model not refitted")
+        return {"skipped": "model not refitted"}
 
     def work(wh: Warehouse) -> dict[str, Any]:
         path = write_report(wh, run_id, settings)
@@ -154,7 +186,7 @@ def report(settings: Settings, run_id: str) -> dict[str, Any]:
         return {"report": str(path)}
 
     counts = _timed("report", settings, run_id, work)
-    runs.finish_run(Warehouse(settings.warehouse_url), run_id, "success")
+    runs.finish_run(wh, run_id, "success")
     return counts
 
 
@@ -171,14 +203,18 @@ def fail(settings: Settings, run_id: str, error: str) -> None:
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str
-    report: str
+    report: str  # this run's report, or the last fit's when the model was not refitted
     counts: dict[str, dict[str, Any]]
+    kept_fit: str | None = None  # the run whose results stay current (no refit)
 
 
 def run_all(
     settings: Settings, landing: str | Path, *, trigger: str = "cli", run_id: str | None = None
 ) -> RunSummary:
-    """Every stage in order, in-process: the same functions the DAG tasks call."""
+    """Every stage in order, in-process: the same functions the DAG tasks call.
+
+    When the refit policy keeps the last fit, the report stage is skipped as in the DAG.
+    """
     run_id = begin(settings, run_id=run_id, trigger=trigger, landing=landing)
     counts = {
         "ingest": ingest(settings, run_id, landing),
@@ -186,6 +222,11 @@ def run_all(
         "derive": derive(settings, run_id),
         "model": model(settings, run_id),
     }
+    if counts["model"].get("skipped"):
+        kept = counts["model"].get("last_fit")
+        last = runs.get_run(Warehouse(settings.warehouse_url), kept) if kept else None
+        report_path = (last or {}).get("report_path") or ""
+        return RunSummary(run_id=run_id, report=report_path, counts=counts, kept_fit=kept)
     counts["report"] = report(settings, run_id)
     return RunSummary(run_id=run_id, report=counts["report"]["report"], counts=counts)
 

@@ -111,11 +111,15 @@ def define_tables(metadata: MetaData, make: TableFactory) -> None:
         Column("rows_failed", Integer),
         Column("success", Boolean),
     )
-    make(
-        "analysis",
-        "episodes",
-        *_run_columns(),
-        Column(PATIENT_KEY, String(64), nullable=False),
+    make("analysis", "episodes", *_run_columns(), *_episode_columns())
+    _define_derive_state(make)
+    _define_results(make)
+
+
+def _episode_columns(index_patient: bool = False) -> list[Column]:
+    """The columns of an episode row (schema.EPISODE_COLUMNS), typed."""
+    return [
+        Column(PATIENT_KEY, String(64), nullable=False, index=index_patient),
         Column("series_no", Integer, nullable=False),
         Column("site_id", Text),
         Column("route", String(8)),
@@ -139,8 +143,46 @@ def define_tables(metadata: MetaData, make: TableFactory) -> None:
         Column("primary_condition", Text),
         Column("n_comorbidities", Integer),
         Column("exclusion", String(32)),
+    ]
+
+
+def _define_derive_state(make: TableFactory) -> None:
+    """What the incremental derive keeps between nights (pipeline/derive_stage.py).
+
+    ``current_episodes`` holds every patient's episodes as of the last derive; a night
+    replaces only the rows of the patients its deliveries touched. ``derived_patients``
+    keeps each patient's core row counts (a row moved to another patient or deleted
+    changes them), ``derived_deliveries`` the deliveries already folded in, and
+    ``derive_state`` the outcome definition the episodes were derived with.
+    """
+    make(
+        "analysis",
+        "current_episodes",
+        Column("run_id", String(64), nullable=False),  # the run that derived the patient
+        *_episode_columns(index_patient=True),
     )
-    _define_results(make)
+    make(
+        "analysis",
+        "derived_patients",
+        Column(PATIENT_KEY, String(64), primary_key=True),
+        Column("patient_rows", Integer, nullable=False),
+        Column("treatment_rows", Integer, nullable=False),
+        Column("assessment_rows", Integer, nullable=False),
+        Column("run_id", String(64), nullable=False),
+    )
+    make(
+        "analysis",
+        "derived_deliveries",
+        Column("delivery_id", String(64), primary_key=True),
+        Column("run_id", String(64), nullable=False),
+    )
+    make(
+        "analysis",
+        "derive_state",
+        Column("run_id", String(64), primary_key=True),
+        Column("mode", String(16), nullable=False),  # full | incremental
+        Column("outcome", Text, nullable=False),  # JSON of the OutcomeDefinition
+    )
 
 
 def _define_results(make: TableFactory) -> None:
@@ -150,7 +192,7 @@ def _define_results(make: TableFactory) -> None:
         Column("run_id", String(64), primary_key=True),
         Column("dag_run_id", Text),
         Column("trigger", String(16)),  # cli | schedule | analyst | test
-        Column("status", String(16), nullable=False),  # running | success | failed
+        Column("status", String(16), nullable=False),  # running|success|no_refit|failed
         Column("parameters", Text),  # JSON
         Column("row_counts", Text),  # JSON {stage: {...}}
         Column("timings", Text),  # JSON {stage: seconds}
