@@ -6,7 +6,9 @@ refreshed. Every choice is an Airflow ``Param`` with a JSON schema (see
 ``pipeline.analysis_params``): Airflow rejects a bad value at trigger time naming the
 param, and ``check`` re-validates the whole conf (cross-field rules, unknown keys)
 before any work. The run reads core but never writes it; its episodes and results go
-under its own run id (``a-<airflow run id>``) with trigger ``analyst``.
+under its own run id (``a-<airflow run id>``) with trigger ``analyst``. It always derives
+from all of core and always fits: the nightly run's incremental derive and refit policy
+do not apply to an analyst's run.
 """
 
 from __future__ import annotations

@@ -14,6 +14,11 @@ so parsing this file stays cheap). Settings come from the environment
   run re-does the same run; a run that fails is marked failed in ``model_runs``.
 * ``validate`` publishes the ``relief_core`` Asset: core data was refreshed, which
   may trigger ``relief_analysis``.
+* ``derive`` re-derives only the patients the new deliveries touched (param
+  ``full_derive``: every patient). ``model`` refits only when the refit policy says so
+  (``pipeline.runs.decide_refit``; param ``refit`` forces it); otherwise it is skipped
+  with the reason in its log, ``report`` is skipped after it, and the run ends
+  ``no_refit`` in ``model_runs`` with the last fit's results and report still current.
 """
 
 from __future__ import annotations
@@ -68,6 +73,17 @@ def _mark_failed(context) -> None:
             description="Landing folder (a delivery or a folder of deliveries); "
             "empty = $RELIEF_LANDING_DIR",
         ),
+        "full_derive": Param(
+            False,
+            type="boolean",
+            description="Re-derive every patient's episodes, not only those new deliveries touched",
+        ),
+        "refit": Param(
+            False,
+            type="boolean",
+            description="Refit the models and render the report even when the refit policy "
+            "would keep the last fit",
+        ),
     },
     tags=["relief"],
     doc_md=__doc__,
@@ -112,16 +128,22 @@ def relief_nightly():
         return run_task(validate, _settings(), relief_run)
 
     @task
-    def derive(relief_run: str) -> dict:
+    def derive(relief_run: str, params=None) -> dict:
         from pipeline.stages import derive, run_task
 
-        return run_task(derive, _settings(), relief_run)
+        full = bool((params or {}).get("full_derive"))
+        return run_task(derive, _settings(), relief_run, full=full)
 
     @task
-    def model(relief_run: str) -> dict:
+    def model(relief_run: str, params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from pipeline.stages import model, run_task
 
-        return run_task(model, _settings(), relief_run)
+        done = run_task(model, _settings(), relief_run, refit=bool((params or {}).get("refit")))
+        if done.get("skipped"):  # the refit policy kept the last fit; report is skipped too
+            raise AirflowSkipException(f"models not refitted: {done['skipped']}")
+        return done
 
     @task
     def report(relief_run: str) -> dict:
