@@ -40,6 +40,9 @@ def derive_episodes(
 ) -> pd.DataFrame:
     """One row per treatment series with its outcome (columns: schema.EPISODE_COLUMNS)."""
     outcome = outcome or OutcomeDefinition()
+    patients = _typed(patients, (), ("birth_year",))
+    treatments = _typed(treatments, ("administered_at",), ("duration_min", "dose_mg", "weight_kg"))
+    assessments = _typed(assessments, ("assessed_at",), ("pain_score",))
     keys, (patients, treatments, assessments) = _integer_keys(patients, treatments, assessments)
     series = build_series(treatments, outcome.series_gap_days)
     if series.empty:
@@ -49,6 +52,26 @@ def derive_episodes(
     series = attach_patient(series, patients)
     series[PATIENT_KEY] = keys[series[PATIENT_KEY].to_numpy()]
     return series[list(EPISODE_COLUMNS)].reset_index(drop=True)
+
+
+def _typed(
+    frame: pd.DataFrame, timestamps: tuple[str, ...], numbers: tuple[str, ...]
+) -> pd.DataFrame:
+    """Timestamp and number columns as such even when no row gives them a type.
+
+    The incremental derive reads a few patients' rows; a patient with no assessments
+    yields an empty frame whose columns pandas types as ``object``, which the
+    ``merge_asof`` on ``assessed_at`` would refuse. Typed columns pass unchanged.
+    """
+    fixes = {
+        c: pd.to_datetime(frame[c])
+        for c in timestamps
+        if not pd.api.types.is_datetime64_any_dtype(frame[c])
+    }
+    fixes |= {
+        c: pd.to_numeric(frame[c]).astype("float64") for c in numbers if frame[c].dtype == object
+    }
+    return frame.assign(**fixes) if fixes else frame
 
 
 def _integer_keys(*frames: pd.DataFrame) -> tuple[np.ndarray, list[pd.DataFrame]]:
