@@ -147,7 +147,11 @@ def load_tables(
 
     Each table streams from its reader through ``to_staging`` into COPY (the warehouse
     reads and encodes the next batches while it sends the current one), so the row
-    counts for the manifest are known only once the rows are in.
+    counts for the manifest are known only once the rows are in. The largest table
+    loads first: its batches key the delivery's patients a few thousand at a time while
+    the server is busy with earlier batches, and the smaller tables that follow find
+    every pseudonym cached (loaded first, the patients table would key all of them
+    before its first row could be sent).
     """
     manifest = wh.table("staging", "deliveries")
     with wh.begin() as conn:
@@ -167,7 +171,7 @@ def load_tables(
         keyed = Pseudonymiser(pseudonym_key)  # each patient hashed once per delivery
         files = {}
         with wh.begin() as conn:
-            for table, raw in raws.items():
+            for table, raw in _largest_first(raws):
                 staging = wh.table("staging", table)
                 conn.execute(delete(staging).where(staging.c.delivery_id == delivery_id))
                 count = wh.insert_frame(conn, staging, to_staging(raw, delivery_id, keyed))
@@ -187,6 +191,13 @@ def load_tables(
         log.debug("delivery %s failed while loading", delivery_id, exc_info=True)
         return _record_failure(wh, source, location, delivery_id, sha256, exc, started)
     return DeliveryOutcome(delivery_id, location, "loaded", rows)
+
+
+def _largest_first(raws: dict[str, RawTable | CsvStream]) -> list[tuple[str, RawTable | CsvStream]]:
+    def size(raw: RawTable | CsvStream) -> int:
+        return raw.data.nbytes if isinstance(raw, RawTable) else raw.path.stat().st_size
+
+    return sorted(raws.items(), key=lambda item: size(item[1]), reverse=True)
 
 
 def to_staging(

@@ -226,7 +226,7 @@ def _python_values(series: pd.Series) -> list[Any]:
 
 
 COPY_BATCH_ROWS = 500_000  # Arrow tables are sent in batches of this many rows at most
-COPY_AHEAD = 2  # batches read and encoded ahead of the one being sent
+COPY_AHEAD = 6  # batches read and encoded ahead of the one being sent
 
 
 class _CountedStream:

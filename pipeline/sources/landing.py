@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from pipeline.schema import LANDING_REQUIRED, OPTIONAL_TABLES, SOURCE_ROW
 
 SUFFIXES = (".csv", ".parquet")
-STREAM_BLOCK_BYTES = 4 << 20  # CSV bytes parsed per streamed batch (~100 000 assessments)
+STREAM_BLOCK_BYTES = 2 << 20  # CSV bytes parsed per streamed batch (~50 000 assessments)
 
 
 class DeliveryError(Exception):
@@ -128,14 +128,11 @@ class CsvStream:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     try:
         with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+            return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise DeliveryError(path, f"cannot be opened: {exc.strerror or exc}") from exc
-    return digest.hexdigest()
 
 
 def is_delivery(folder: Path) -> bool:
