@@ -11,12 +11,19 @@ steps in fresh child processes against a fresh PostgreSQL database each:
 (hash, parse with pyarrow, pseudonymise, COPY into staging, manifest) in one transaction.
 Prints median wall seconds, peak RSS of the child process (client side only; the server's
 memory is not counted) and the ratio to the plain COPY. Target: ratio <= 2, RSS < 4 GB.
+
+Also the CPU seconds each step used, measured in the same children: ``client`` (the
+child's user + system time, its Arrow threads included) and ``server`` (the PostgreSQL
+backends serving the fresh database, read from /proc: only when the server runs on this
+host). On a shared machine wall time depends on what else runs; CPU seconds much less,
+and their sum is what the step costs when every core is busy.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -95,6 +102,50 @@ def _fresh_db() -> tuple[str, object]:
     return make_pg_database(ADMIN_URL)
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _server_cpu_seconds(url: str) -> float | None:
+    """User + system CPU of the backends connected to ``url``'s database, from /proc."""
+    import psycopg
+
+    database = url.rsplit("/", 1)[1]
+    admin = ADMIN_URL.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+            )
+        ]
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None  # the server is on another host (or not readable)
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+class _Cpu:
+    """CPU seconds of this process and of the database's backends between start and stop."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client = _cpu_seconds()
+        self.server = _server_cpu_seconds(url)
+
+    def stop(self) -> dict:
+        server = _server_cpu_seconds(self.url)
+        return {
+            "client_cpu": _cpu_seconds() - self.client,
+            "server_cpu": None if server is None or self.server is None else server - self.server,
+        }
+
+
 def child_plain_copy(folder: Path) -> dict:
     import psycopg
 
@@ -107,6 +158,7 @@ def child_plain_copy(folder: Path) -> dict:
                 cols = ", ".join(f'"{c}" text' for c in header)
                 conn.execute(f'CREATE UNLOGGED TABLE "{path.stem}" ({cols})')
             conn.commit()
+            cpu = _Cpu(url)
             started = time.perf_counter()
             rows = 0
             for path in files:
@@ -119,11 +171,12 @@ def child_plain_copy(folder: Path) -> dict:
                         cp.write(block)
             conn.commit()
             seconds = time.perf_counter() - started
+            used = cpu.stop()
             for path in files:
                 rows += conn.execute(f'SELECT count(*) FROM "{path.stem}"').fetchone()[0]
     finally:
         drop()
-    return {"seconds": seconds, "rows": rows}
+    return {"seconds": seconds, "rows": rows, **used}
 
 
 def child_relief(folder: Path) -> dict:
@@ -135,14 +188,18 @@ def child_relief(folder: Path) -> dict:
     try:
         wh = Warehouse(url)
         wh.create_schema()
+        with wh.engine.connect():
+            pass  # the pooled backend exists before the CPU count starts
+        cpu = _Cpu(url)
         started = time.perf_counter()
         (outcome,) = ingest(wh, folder, KEY)
         seconds = time.perf_counter() - started
+        used = cpu.stop()
         assert outcome.status == "loaded", outcome.error
         wh.engine.dispose()
     finally:
         drop()
-    return {"seconds": seconds, "rows": outcome.rows}
+    return {"seconds": seconds, "rows": outcome.rows, **used}
 
 
 def run_child(step: str, folder: Path) -> dict:
@@ -180,13 +237,33 @@ def main(argv: list[str] | None = None) -> int:
         results["plain COPY (unlogged)"].append(run_child("plain", folder))
         results["relief ingest"].append(run_child("relief", folder))
     base = statistics.median(r["seconds"] for r in results["plain COPY (unlogged)"])
+    base_cpu = _median_cpu(results["plain COPY (unlogged)"])
     print(f"\nmedian of {args.repeats} run(s); peak RSS = max over runs of the client process")
-    print(f"{'step':<24}{'rows':>12}{'wall s':>10}{'peak RSS MB':>14}{'× COPY':>9}")
+    print(
+        f"{'step':<24}{'rows':>12}{'wall s':>10}{'peak RSS MB':>14}{'× COPY':>9}"
+        f"{'client CPU s':>14}{'server CPU s':>14}{'CPU × COPY':>12}"
+    )
     for step, runs in results.items():
         wall = statistics.median(r["seconds"] for r in runs)
         rss = max(r["peak_rss_mb"] for r in runs)
-        print(f"{step:<24}{runs[0]['rows']:>12,}{wall:>10.2f}{rss:>14.0f}{wall / base:>9.2f}")
+        client, server = _median_cpu(runs)
+        cpu = (
+            ""
+            if server is None or base_cpu[1] is None
+            else f"{(client + server) / sum(base_cpu):>12.2f}"
+        )
+        server_text = "n/a" if server is None else f"{server:.2f}"
+        print(
+            f"{step:<24}{runs[0]['rows']:>12,}{wall:>10.2f}{rss:>14.0f}{wall / base:>9.2f}"
+            f"{client:>14.2f}{server_text:>14}{cpu}"
+        )
     return 0
+
+
+def _median_cpu(runs: list[dict]) -> tuple[float, float | None]:
+    client = statistics.median(r["client_cpu"] for r in runs)
+    servers = [r["server_cpu"] for r in runs]
+    return client, None if None in servers else statistics.median(servers)
 
 
 if __name__ == "__main__":
