@@ -90,20 +90,19 @@ class Warehouse:
     ) -> pd.DataFrame:
         """Some columns of one delivery's rows: integer ``source_row``, the rest Arrow text.
 
-        The bulk read for validation (millions of staging rows): PostgreSQL streams
-        ``COPY (SELECT ...) TO STDOUT`` into Arrow's CSV reader, SQLite fetches plain
-        tuples; neither builds a SQLAlchemy row object per row. Text columns stay
+        The bulk read for validation (millions of staging rows): PostgreSQL through the
+        ADBC driver (binary COPY decoded into Arrow in C++), SQLite as plain tuples;
+        neither builds a SQLAlchemy row object per row. Text columns stay
         Arrow-backed (``pd.ArrowDtype(pa.string())``, missing = NA): no Python string
         object per value, and the GX rules read the Arrow buffers directly.
         """
         table = self.table(layer, name)
-        with self.engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            if self.dialect == "postgresql":
-                arrow = _copy_out(raw, table, columns, delivery_id)
-            else:
+        if self.dialect == "postgresql":
+            arrow = _adbc_read(self.url, table, columns, delivery_id)
+        else:
+            with self.engine.connect() as conn:
                 quoted = ", ".join(f'"{c}"' for c in columns)
-                cursor = raw.execute(
+                cursor = conn.connection.driver_connection.execute(
                     f'SELECT {quoted} FROM "{table.name}" WHERE delivery_id = ?', (delivery_id,)
                 )
                 rows = list(zip(*cursor.fetchall(), strict=True)) or [()] * len(columns)
@@ -367,30 +366,23 @@ def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
         worker.join()
 
 
-def _copy_out(raw: Any, table: Table, columns: list[str], delivery_id: str) -> pa.Table:
-    """``COPY (SELECT columns ... WHERE delivery_id = %s) TO STDOUT`` as an Arrow table."""
-    from psycopg import sql
+def _adbc_read(url: str, table: Table, columns: list[str], delivery_id: str) -> pa.Table:
+    """One delivery's ``columns`` of ``table`` as Arrow, through ADBC's PostgreSQL driver.
 
-    query = sql.SQL(
-        "COPY (SELECT {} FROM {} WHERE delivery_id = {}) TO STDOUT WITH (FORMAT csv, HEADER true)"
-    ).format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-        sql.Identifier(table.schema, table.name),
-        sql.Literal(delivery_id),
-    )
-    buffer = io.BytesIO()
-    with raw.cursor() as cur, cur.copy(query) as copy:
-        for block in copy:
-            buffer.write(block)
-    buffer.seek(0)
-    types = {c: pa.int64() if c == "source_row" else pa.string() for c in columns}
-    return pacsv.read_csv(
-        buffer,
-        read_options=pacsv.ReadOptions(block_size=64 << 20),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
-        ),
-    )
+    psycopg hands ``COPY ... TO STDOUT`` data to Python one row at a time (~4.5 µs a
+    row: 45 of the 61 s it took to read 10 M staging rows); the ADBC driver decodes the
+    binary COPY stream into Arrow in C++ (19 s, measured in docs/performance.md).
+    """
+    import adbc_driver_postgresql.dbapi as adbc
+
+    uri = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    query = f'SELECT {quoted} FROM "{table.schema}"."{table.name}" WHERE delivery_id = $1'
+    with closing(adbc.connect(uri)) as conn, closing(conn.cursor()) as cursor:
+        cursor.execute(query, parameters=(delivery_id,))
+        arrow = cursor.fetch_arrow_table()
+    schema = pa.schema([(c, pa.int64() if c == "source_row" else pa.string()) for c in columns])
+    return arrow.rename_columns(columns).cast(schema)
 
 
 def _arrow_text_types(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
