@@ -142,12 +142,51 @@ def touched_patients(wh: Warehouse, conn: Connection, pending: list[str], run_id
     """Patients with a core row from a ``pending`` delivery or with changed core row counts
     (and, on a re-run, those this run derived before, so it repeats itself exactly).
 
-    One aggregate per core table, in SQL (a full outer join of its per-patient counts
-    with ``analysis.derived_patients``); only the touched keys leave the database.
+    Usually one cheap pass per core table finds the patients of the pending deliveries'
+    rows and counts the other rows: when those equal the counts recorded at the last
+    derive, no older row was replaced or deleted and these patients are all. Otherwise
+    (corrections, deletions, a re-run) each patient's counts are compared
+    (``recounted_patients``). Only keys leave the database.
     """
     known = wh.table("analysis", "derived_patients")
     again = select(known.c[PATIENT_KEY]).where(known.c.run_id == run_id)
     touched: set[str] = set(conn.execute(again).scalars())
+    fresh, intact = _fresh_patients(wh, conn, pending)
+    if intact and not touched:
+        return sorted(fresh)
+    return sorted(touched | fresh | recounted_patients(wh, conn, pending))
+
+
+def _fresh_patients(wh: Warehouse, conn: Connection, pending: list[str]) -> tuple[set[str], bool]:
+    """Patients with a row from ``pending`` deliveries, and whether the rows of all other
+    deliveries still number what ``analysis.derived_patients`` recorded (nothing removed)."""
+    known = wh.table("analysis", "derived_patients")
+    recorded = conn.execute(
+        select(*(func.coalesce(func.sum(known.c[c]), 0) for c in INPUTS.values()))
+    ).one()
+    fresh: set[str] = set()
+    intact = True
+    for name, expected in zip(INPUTS, recorded, strict=True):
+        core = wh.table("core", name)
+        keyed = core.c[PATIENT_KEY].is_not(None)
+        if not pending:
+            older = conn.execute(select(func.count()).where(keyed)).scalar_one()
+            intact &= int(older) == int(expected)
+            continue
+        key = case((core.c.delivery_id.in_(pending), core.c[PATIENT_KEY]), else_=None)
+        rows = select(key.label("key")).where(keyed).subquery()
+        counts = conn.execute(select(rows.c.key, func.count()).group_by(rows.c.key)).all()
+        fresh.update(k for k, _ in counts if k is not None)
+        older = sum(n for k, n in counts if k is None)
+        intact &= int(older) == int(expected)
+    return fresh, intact
+
+
+def recounted_patients(wh: Warehouse, conn: Connection, pending: list[str]) -> set[str]:
+    """Patients with a row from ``pending`` deliveries or whose core row counts differ from
+    ``analysis.derived_patients``: one aggregate per core table, fully outer-joined to it."""
+    known = wh.table("analysis", "derived_patients")
+    touched: set[str] = set()
     for table_name, counted in INPUTS.items():
         core = wh.table("core", table_name)
         fresh = case((core.c.delivery_id.in_(pending), 1), else_=0) if pending else literal(0)
@@ -172,7 +211,7 @@ def touched_patients(wh: Warehouse, conn: Connection, pending: list[str], run_id
             rows.join(known, rows.c.key == known.c[PATIENT_KEY], full=True)
         )
         touched.update(conn.execute(query.where(changed)).scalars())
-    return sorted(touched)
+    return touched
 
 
 def snapshot_episodes(wh: Warehouse, run_id: str) -> int:

@@ -178,3 +178,31 @@ def test_a_changed_outcome_definition_derives_everything(warehouse_url, settings
         .reset_index(drop=True),
         expected.sort_values([PATIENT_KEY, "series_no"]).reset_index(drop=True),
     )
+
+
+def test_new_patients_only_take_the_one_pass_path(
+    warehouse_url, settings_for, deliveries, tmp_path, monkeypatch
+):
+    """No older row replaced or deleted: the per-patient recount is not needed."""
+    from pipeline import derive_stage
+
+    settings = settings_for(warehouse_url)
+    wh = Warehouse(warehouse_url)
+    load(settings, "night-1", deliveries["night1"])
+    stages.derive(settings, "night-1")
+    night2 = tmp_path / "night2-new-only"
+    for folder in ("d1-a", "d2-b"):
+        shutil.copytree(deliveries["night2"] / folder, night2 / folder)
+    load(settings, "night-2", night2)
+
+    def recount(*args, **kwargs):
+        raise AssertionError("recounted every patient although only new rows arrived")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(derive_stage, "recounted_patients", recount)
+        counts = stages.derive(settings, "night-2")
+    assert (counts["mode"], counts["patients"], counts["deliveries"]) == ("incremental", 12, 1)
+    incremental = table(wh, "current_episodes")
+    stages.begin(settings, run_id="full", trigger="test")
+    stages.derive(settings, "full", full=True)
+    pd.testing.assert_frame_equal(incremental, table(wh, "current_episodes"))
