@@ -314,13 +314,38 @@ def _copy_into(conn: Connection, table: Table, frame: pd.DataFrame | pa.RecordBa
         fmt, blocks = "csv", (_csv_bytes(batch) for batch in frame)
     else:
         fmt, blocks = "binary", copy_binary.stream(iter(frame), kinds)
-    with (
-        closing(read_ahead(blocks, COPY_AHEAD)) as ahead,
-        raw.cursor() as cur,
-        cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT {fmt})") as copy,
-    ):
-        for block in ahead:
-            copy.write(block)
+    failed: list[Exception] = []
+    try:
+        with (
+            closing(read_ahead(blocks, COPY_AHEAD)) as ahead,
+            raw.cursor() as cur,
+            cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT {fmt})") as copy,
+        ):
+            for block in _noted(ahead, failed):
+                copy.write(block)
+    except _RowsNotReady:
+        raise failed[0] from None
+
+
+class _RowsNotReady(Exception):
+    """Aborts a COPY whose rows could not be read or encoded.
+
+    psycopg sends the text of the exception that leaves a COPY block to the server, which
+    logs it; the real error (it may come from a reader of patient data) stays in Python
+    and is raised again once the COPY is aborted.
+    """
+
+    def __str__(self) -> str:
+        return "the client could not prepare the rows; see its own error"
+
+
+def _noted(items: Iterator[T], failed: list[Exception]) -> Iterator[T]:
+    """``items``, turning an exception into ``_RowsNotReady`` and keeping it in ``failed``."""
+    try:
+        yield from items
+    except Exception as exc:
+        failed.append(exc)
+        raise _RowsNotReady from None
 
 
 def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:

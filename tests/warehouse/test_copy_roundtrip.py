@@ -104,3 +104,37 @@ def test_an_integer_too_large_for_its_column_is_refused_not_wrapped(pg_server):
         wh.engine.dispose()
     finally:
         drop()
+
+
+def test_the_server_is_not_told_the_client_error_text(pg_server, monkeypatch):
+    """psycopg sends an aborted COPY's exception text to the server, which logs it; a reader
+    error may quote patient data, so only a fixed message may go there."""
+    import psycopg
+
+    from tests.conftest import make_pg_database
+
+    sent = []
+    original = psycopg.Copy.finish
+
+    def finish(self, exc):
+        sent.append(str(exc))
+        return original(self, exc)
+
+    monkeypatch.setattr(psycopg.Copy, "finish", finish)
+    url, drop = make_pg_database(pg_server)
+    try:
+        wh = Warehouse(url)
+        table = _table()
+        table.create(wh.engine)
+
+        def batches():
+            yield FIRST
+            raise ValueError("row 7: P0000123 is not a valid value")
+
+        reader = pa.RecordBatchReader.from_batches(FIRST.schema, batches())
+        with pytest.raises(ValueError, match="P0000123"), wh.begin() as conn:
+            wh.insert_frame(conn, table, reader)
+        assert sent and not any("P0000123" in text for text in sent)
+        wh.engine.dispose()
+    finally:
+        drop()
