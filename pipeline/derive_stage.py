@@ -84,11 +84,6 @@ def read_episodes(wh: Warehouse, run_id: str) -> pd.DataFrame:
     return wh.read("analysis", "episodes", table.c.run_id == run_id)
 
 
-def read_current_episodes(wh: Warehouse) -> pd.DataFrame:
-    """Every patient's episodes as of the last derive (``run_id``: the run that derived them)."""
-    return wh.read("analysis", "current_episodes")
-
-
 def derive_current(
     wh: Warehouse, run_id: str, outcome: OutcomeDefinition, *, full: bool = False
 ) -> dict[str, Any]:
