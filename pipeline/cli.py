@@ -32,6 +32,10 @@ environment:
                          also read from the Airflow Variable relief_pseudonym_key or the
                          password of the Airflow Connection relief_pseudonym)
   RELIEF_REPORT_DIR      where reports are written; default ./reports
+  RELIEF_FULL_DERIVE     1: re-derive every patient (default: only patients with new rows)
+  RELIEF_REFIT           1: refit the models on every nightly run
+  RELIEF_REFIT_SHARE     refit when more than this share of episodes is new; default 0.05
+  RELIEF_REFIT_MAX_DAYS  refit when the last fit is older than this; default 7
 """
 
 

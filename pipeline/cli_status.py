@@ -128,9 +128,11 @@ def summarise_counts(counts: dict[str, Any]) -> str:
             f"derive: {derive.get('episodes', 0)} episodes, {derive.get('events', 0)} events"
         )
     if "model" in counts:
-        parts.append(
-            f"model: {sum(v for v in counts['model'].values() if isinstance(v, int))} rows"
-        )
+        model = counts["model"]
+        if model.get("skipped"):  # the refit policy kept the last fit (runs.decide_refit)
+            parts.append(f"model: not refitted, kept {model.get('last_fit')} ({model['skipped']})")
+        else:
+            parts.append(f"model: {sum(v for v in model.values() if isinstance(v, int))} rows")
     return "; ".join(parts)
 
 
