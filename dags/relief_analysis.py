@@ -1,8 +1,8 @@
 """relief_analysis: an analyst's run with their own cohort, outcome definition and models.
 
 Triggered by hand (UI, ``airflow dags trigger relief_analysis --conf '{...}'``, REST
-API) or by the ``relief_core`` Asset that ``relief_nightly`` publishes when core data is
-refreshed. Every choice is an Airflow ``Param`` with a JSON schema (see
+API) or by the ``relief_core`` Asset that ``relief_nightly`` publishes when it refits (core
+changed enough, by its refit policy). Every choice is an Airflow ``Param`` with a JSON schema (see
 ``pipeline.analysis_params``): Airflow rejects a bad value at trigger time naming the
 param, and ``check`` re-validates the whole conf (cross-field rules, unknown keys)
 before any work. The run reads core but never writes it; its episodes and results go

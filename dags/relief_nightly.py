@@ -12,8 +12,10 @@ so parsing this file stays cheap). Settings come from the environment
   still being written); data errors fail at once (``stages.run_task``).
 * The relief run id is derived from Airflow's run id, so clearing a task or the whole
   run re-does the same run; a run that fails is marked failed in ``model_runs``.
-* ``validate`` publishes the ``relief_core`` Asset: core data was refreshed, which
-  may trigger ``relief_analysis``.
+* ``model`` publishes the ``relief_core`` Asset when it refits (core has changed enough
+  to refit, by the refit policy below), which triggers ``relief_analysis``; a night
+  whose model stage is skipped publishes nothing, so analysts' standing analyses are
+  refreshed on the registry's refit cadence, not re-derived and refitted every night.
 * ``derive`` re-derives only the patients the new deliveries touched (param
   ``full_derive``: every patient). ``model`` refits only when the refit policy says so
   (``pipeline.runs.decide_refit``; param ``refit`` forces it); otherwise it is skipped
@@ -121,7 +123,7 @@ def relief_nightly():
 
         return run_task(ingest_summary, _settings(), relief_run, list(outcomes))
 
-    @task(outlets=[CORE_ASSET])
+    @task
     def validate(relief_run: str) -> dict:
         from pipeline.stages import run_task, validate
 
@@ -134,7 +136,7 @@ def relief_nightly():
         full = bool((params or {}).get("full_derive"))
         return run_task(derive, _settings(), relief_run, full=full)
 
-    @task
+    @task(outlets=[CORE_ASSET])  # no Asset event when skipped: no refit, no analyst re-run
     def model(relief_run: str, params=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
