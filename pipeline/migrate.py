@@ -40,7 +40,9 @@ INITIAL_REVISION = "0001"
 # pg_advisory_xact_lock key: "relief" in ASCII, so concurrent upgrades queue up.
 _LOCK_KEY = 0x72656C696566
 # Alembic's ``context``/``op`` proxies are process-global: one migration at a time per process.
-_PROCESS_LOCK = threading.Lock()
+# Re-entrant: ``upgrade`` holds it around its own ``current`` check too, so a thread never
+# opens a second SQLite connection (and its journal-mode pragma) beside a running migration.
+_PROCESS_LOCK = threading.RLock()
 
 _LAYER_NAME = re.compile(r"\b(" + "|".join(LAYERS) + r")\.([A-Za-z_][A-Za-z0-9_]*)\b")
 
@@ -137,8 +139,13 @@ def upgrade(target: str | Engine, revision: str = "head") -> str | None:
     Idempotent: at ``revision`` already, it only reads ``alembic_version``.
     """
     wanted = head() if revision == "head" else revision
-    if current(target) == wanted:
-        return wanted
+    with _PROCESS_LOCK:
+        if current(target) == wanted:
+            return wanted
+        return _upgrade(target, revision)
+
+
+def _upgrade(target: str | Engine, revision: str) -> str | None:
     with _migrating(target) as conn:
         if _is_legacy(conn):
             log.warning(

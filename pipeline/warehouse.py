@@ -155,8 +155,10 @@ def _make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            # Wait for locks first: switching to WAL needs the file to itself, and without
+            # a busy timeout a connection still open elsewhere fails it at once.
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
 
     return engine
