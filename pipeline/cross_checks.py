@@ -34,6 +34,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     extract,
     func,
     literal,
@@ -45,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from pipeline.schema import PATIENT_KEY
+from pipeline.schema import NATURAL_KEYS, PATIENT_KEY
 from pipeline.warehouse import Warehouse
 
 # (lowest, highest) plausible mg/kg for one administration; sources in docs/validation.md.
@@ -150,6 +151,20 @@ class CrossChecks:
     def core(self, table: str) -> Table:
         return self.wh.table("core", table)
 
+    def in_core(self, table: str, column: str, value: ColumnElement) -> ColumnElement:
+        """Whether core ``table`` has a row whose ``column`` equals ``value`` (not NULL).
+
+        A correlated EXISTS, so each of the delivery's values is one index lookup rather
+        than a scan of core: when ``column`` alone is the table's natural key, core's
+        ``natural_key`` holds the same text (``typing_rules.sql_natural_key``) and its
+        index finds the row; the equality on ``column`` itself keeps the rule exact.
+        """
+        core = self.core(table)
+        match = core.c[column] == value
+        if NATURAL_KEYS[table] == (column,):
+            match = and_(core.c.natural_key == cast(value, Text), match)
+        return exists().where(match)
+
     def valid(self, table: str) -> Select:
         """This delivery's rows of ``table`` that no rule has quarantined so far."""
         s, q = self.staging(table), self.quarantine
@@ -244,7 +259,6 @@ class CrossChecks:
     def rule_patient_id_known_patient(self, table: str) -> Select:
         v = self.valid(table).subquery()
         patients = self.valid("patients").subquery()
-        core = self.core("patients")
         staged = self.staging("patients")
         in_delivery = select(staged.c[PATIENT_KEY]).where(
             staged.c.delivery_id == self.delivery_id, staged.c[PATIENT_KEY].is_not(None)
@@ -267,9 +281,7 @@ class CrossChecks:
             v.c[PATIENT_KEY].not_in(
                 select(patients.c[PATIENT_KEY]).where(patients.c[PATIENT_KEY].is_not(None))
             ),
-            v.c[PATIENT_KEY].not_in(
-                select(core.c[PATIENT_KEY]).where(core.c[PATIENT_KEY].is_not(None))
-            ),
+            ~self.in_core("patients", PATIENT_KEY, v.c[PATIENT_KEY]),
         )
 
     def rule_dose_mg_per_kg_for_route(self, table: str) -> Select:
@@ -345,6 +357,11 @@ class CrossChecks:
         v = self.valid(table).subquery()
         core = self.core(table)
         new_ids = select(v.c.treatment_id).where(v.c.treatment_id.is_not(None))
+        # Only the delivery's patients have rows to judge; a window over any other
+        # patient's history would be computed and thrown away.
+        new_patients = select(v.c[PATIENT_KEY]).where(
+            v.c[PATIENT_KEY].is_not(None), v.c.administered_at.is_not(None)
+        )
         staged = select(
             v.c[PATIENT_KEY].label("patient_key"),
             v.c.treatment_id,
@@ -365,7 +382,9 @@ class CrossChecks:
             cast(null(), Integer),
             cast(null(), Text),
         ).where(  # a re-delivered treatment replaces its core row: not its own predecessor
-            core.c.administered_at.is_not(None), core.c.treatment_id.not_in(new_ids)
+            core.c[PATIENT_KEY].in_(new_patients),
+            core.c.administered_at.is_not(None),
+            core.c.treatment_id.not_in(new_ids),
         )
         both = union_all(staged, earlier).subquery()
         order = (both.c.start, both.c.treatment_id)
@@ -393,7 +412,6 @@ class CrossChecks:
     def rule_treatment_id_known_treatment(self, table: str) -> Select:
         v = self.valid(table).subquery()
         treatments = self.valid("treatments").subquery()
-        core = self.core("treatments")
         message = _text(
             "treatment_id is in neither this delivery's valid treatments rows nor an earlier "
             "delivery; correct treatment_id or deliver (or fix) the treatment"
@@ -405,9 +423,7 @@ class CrossChecks:
             v.c.treatment_id.not_in(
                 select(treatments.c.treatment_id).where(treatments.c.treatment_id.is_not(None))
             ),
-            v.c.treatment_id.not_in(
-                select(core.c.treatment_id).where(core.c.treatment_id.is_not(None))
-            ),
+            ~self.in_core("treatments", "treatment_id", v.c.treatment_id),
         )
 
 

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from pipeline import cross_checks
+from pipeline.schema import NATURAL_KEYS
+from pipeline.validate import natural_key
 from pipeline.warehouse import Warehouse
 
 D = "d-new"
@@ -30,7 +32,12 @@ def stage(wh: Warehouse, table: str, rows: list[dict], delivery: str = D) -> Non
 
 
 def core(wh: Warehouse, table: str, rows: list[dict]) -> None:
-    frame = pd.DataFrame(rows).assign(natural_key="k", delivery_id="d-old", source_row=1)
+    """Core rows as promotion writes them: natural_key from the table's key columns."""
+    frame = pd.DataFrame(rows)
+    keys = frame.reindex(columns=list(NATURAL_KEYS[table]))
+    frame = frame.assign(
+        natural_key=natural_key(keys, list(NATURAL_KEYS[table])), delivery_id="d-old", source_row=1
+    )
     with wh.begin() as conn:
         wh.insert_frame(conn, wh.table("core", table), frame)
 
