@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from pipeline.pseudonym import Pseudonymiser
 from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_ROW
@@ -325,14 +325,25 @@ def _record_failure(
     return DeliveryOutcome(delivery_id, location, "failed", 0, error)
 
 
-def mark_delivery(wh: Warehouse, delivery_id: str, status: str, error: str | None = None) -> None:
+def mark_delivery(
+    wh: Warehouse,
+    delivery_id: str,
+    status: str,
+    error: str | None = None,
+    conn: Connection | None = None,
+) -> None:
+    """Set a delivery's manifest status, in ``conn``'s transaction when given."""
     manifest = wh.table("staging", "deliveries")
-    with wh.begin() as conn:
-        conn.execute(
-            update(manifest)
-            .where(manifest.c.delivery_id == delivery_id)
-            .values(status=status, error=error, finished_at=_now())
-        )
+    change = (
+        update(manifest)
+        .where(manifest.c.delivery_id == delivery_id)
+        .values(status=status, error=error, finished_at=_now())
+    )
+    if conn is not None:
+        conn.execute(change)
+        return
+    with wh.begin() as own:
+        own.execute(change)
 
 
 def _logged(outcome: DeliveryOutcome) -> DeliveryOutcome:

@@ -65,19 +65,16 @@ def define_tables(metadata: MetaData, make: TableFactory) -> None:
         cols = [Column(c, Text) for c in landing_cols]
         if "patient_id" in required:
             cols.insert(0, Column(PATIENT_KEY, String(64)))
-        staged = make(
+        make(
             "staging",
             table,
-            Column("delivery_id", String(64), nullable=False, index=True),
+            # No index: staging holds only unpromoted deliveries (pipeline/staging.py), and
+            # an index would slow every COPY (migration 0006). UNLOGGED on PostgreSQL (0004).
+            Column("delivery_id", String(64), nullable=False),
             Column("source_row", Integer, nullable=False),
             *cols,
             Column("extra", Text),  # JSON of columns beyond the contract, kept not rejected
         )
-        # Staging is appended one delivery at a time, so on PostgreSQL a BRIN index (a
-        # min/max per block range) finds a delivery's rows at almost no load cost; the
-        # tables are UNLOGGED there (migration 0004, docs/warehouse.md).
-        for index in staged.indexes:
-            index.dialect_options["postgresql"]["using"] = "brin"
         core_cols = [_typed(c) for c in CORE_COLUMNS[table]]
         make(
             "core",

@@ -31,6 +31,7 @@ from pipeline.gx_runner import SchemaError
 from pipeline.gx_runner import validate as run_gx
 from pipeline.ingest import mark_delivery
 from pipeline.schema import LANDING_REQUIRED, LANDING_TABLES, PATIENT_KEY, SOURCE_ROW
+from pipeline.staging import prune as prune_staging
 from pipeline.typing_rules import core_columns
 from pipeline.warehouse import Warehouse
 
@@ -170,12 +171,13 @@ def validate_delivery(
             "quarantine", "rows", quarantine.c.delivery_id == delivery_id, conn
         )
         _write(wh, conn, run_id, result, _rule_counts(summaries, cross, result))
-    mark_delivery(
-        wh,
-        delivery_id,
-        "blocked" if result.blocking else "promoted",
-        "; ".join(result.blocking) or None,
-    )
+        mark_delivery(
+            wh,
+            delivery_id,
+            "blocked" if result.blocking else "promoted",
+            "; ".join(result.blocking) or None,
+            conn,
+        )
     log.info(
         "delivery %s: in %s, promoted %s, quarantined %s (%s)",
         delivery_id,
@@ -266,7 +268,8 @@ def _write(
     result: DeliveryValidation,
     rule_counts: pd.DataFrame,
 ) -> None:
-    """dq results and (unless blocked) core rows, in the caller's transaction."""
+    """dq results and (unless blocked) core rows, in the caller's transaction; a promoted
+    delivery's staging rows go in the same transaction (pipeline/staging.py)."""
     dq = wh.table("dq", "validation_results")
     conn.execute(delete(dq).where(dq.c.delivery_id == result.delivery_id))
     wh.insert_frame(conn, dq, _dq_rows(result, run_id, rule_counts))
@@ -279,6 +282,7 @@ def _write(
         for table in LANDING_TABLES:
             if result.promoted.get(table):
                 promote(wh, conn, table, result.delivery_id)
+        prune_staging(wh, conn, result.delivery_id)
 
 
 def _rule_counts(

@@ -50,11 +50,13 @@ def test_full_run_fills_every_result_table_and_lineage(warehouse_url, settings_f
     html = Path(report).read_text(encoding="utf-8")
     assert "Kaplan" in html and "data:image/png;base64," in html
 
-    # No raw patient identifier anywhere in staging or core.
+    # No raw patient identifier in core (staging's are checked in test_sources.py), and
+    # the promoted delivery's staging rows are gone (pipeline/staging.py).
     raw_ids = set(pd.read_csv(small_delivery / "patients.csv").patient_id)
-    for table in ("staging", "core"):
-        keys = set(wh.read(table, "patients").patient_key)
-        assert not keys & raw_ids and all(len(k) == 64 for k in keys)
+    keys = set(wh.read("core", "patients").patient_key)
+    assert keys and not keys & raw_ids and all(len(k) == 64 for k in keys)
+    for table in ("patients", "treatments", "pain_assessments", "adverse_events"):
+        assert count(wh, "staging", table) == 0, table
 
 
 def test_rerun_loads_nothing_new_and_replaces_run_rows(warehouse_url, settings_for, small_delivery):

@@ -125,12 +125,16 @@ def test_malformed_deliveries_never_crash_and_every_row_is_accounted_for(base_de
             if outcome.status != "loaded":
                 assert outcome.error, outcome  # a failed delivery says why
                 continue
+            staged = {t: _count(wh, "staging", t, outcome.delivery_id) for t in TABLES}
             try:
                 result = validate_delivery(wh, "run-prop", outcome.delivery_id)
             except user_errors():
                 continue
             for table in TABLES:
-                rows_in = _count(wh, "staging", table, outcome.delivery_id)
+                rows_in = staged[table]
+                # Promotion empties the delivery's staging rows; a blocked one keeps them.
+                kept = rows_in if result.blocking else 0
+                assert _count(wh, "staging", table, outcome.delivery_id) == kept, table
                 promoted = _count(wh, "core", table, outcome.delivery_id)
                 quarantined = _quarantined(wh, table, outcome.delivery_id)
                 held = result.held.get(table, 0)
