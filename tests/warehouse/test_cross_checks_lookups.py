@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import text
+
+from pipeline.validate import promote
 from pipeline.warehouse import Warehouse
 from tests.unit.test_cross_checks import core, patient, run, stage, treatment
 
@@ -52,3 +55,28 @@ def test_rules_against_core_match_the_whole_table_semantics(warehouse_url):
         ("adverse_events", 5, "adverse_events.treatment_id.known_treatment"),
     }
     assert counts["treatments.administered_at.no_overlap"] == 1
+
+
+def test_promotion_leaves_core_statistics_for_the_next_night(warehouse_url):
+    """PostgreSQL: the first promotion into a core table ANALYZEs it, so a later delivery's
+    keys are index lookups; a small promotion into an analyzed table does not re-ANALYZE."""
+    wh = Warehouse(warehouse_url)
+    wh.create_schema()
+    if wh.dialect != "postgresql":
+        return
+    stage(wh, "patients", [patient(f"p{i}") for i in range(200)])
+    with wh.begin() as conn:
+        promote(wh, conn, "patients", "d-new")
+    stats = text(
+        "SELECT count(*) FROM pg_stats WHERE schemaname = 'core' AND tablename = :t"
+        " AND attname = 'natural_key'"
+    )
+    analyzed = text("SELECT reltuples FROM pg_class WHERE oid = 'core.patients'::regclass")
+    with wh.engine.connect() as conn:
+        assert conn.execute(stats, {"t": "patients"}).scalar_one() == 1
+        assert conn.execute(analyzed).scalar_one() == 200
+    stage(wh, "patients", [patient("p-late")], delivery="d-late")
+    with wh.begin() as conn:
+        promote(wh, conn, "patients", "d-late")
+    with wh.engine.connect() as conn:
+        assert conn.execute(analyzed).scalar_one() == 200  # 1 of 200 rows: left to autovacuum
