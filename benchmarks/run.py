@@ -1,9 +1,11 @@
 """End-to-end benchmark: every stage at several scales, on SQLite and PostgreSQL, beside its floor.
 
 Not a test: it prints one table (stage, rows, median wall time, peak RSS, ratio to the
-floor measured in the same run). Floors: pyarrow reading the same CSVs (ingest), a plain
-COPY of them into unlogged tables (ingest on PostgreSQL), lifelines' CoxPHFitter on the
-same episodes (model). Each stage runs in a fresh process so its peak RSS is its own.
+floor measured in the same run). Floors: a plain load of the same CSVs (ingest: COPY into
+unlogged text tables on PostgreSQL; pyarrow read + one executemany per file into text
+tables on SQLite), lifelines' CoxPHFitter on the same episodes (model); pyarrow reading
+the CSVs is printed as its own row for reference. Each stage runs in a fresh process so
+its peak RSS is its own.
 
     python benchmarks/run.py                      # 1 000 and 10 000 patients, both engines
     python benchmarks/run.py --scales 1000 10000 100000 --repeats 3
@@ -96,6 +98,35 @@ def _floor_copy(url: str, landing: str) -> int:
     return rows
 
 
+def _floor_insert(url: str, landing: str) -> int:
+    """SQLite's plain load: pyarrow reads each CSV as text, one executemany per file into
+    an index-less text table, one transaction (what COPY is to PostgreSQL)."""
+    import sqlite3
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    path = Path(url.removeprefix("sqlite:///") + ".floor")
+    rows = 0
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            for csv in sorted(Path(landing).glob("*.csv")):
+                header = csv.open().readline().strip().split(",")
+                as_text = pacsv.ConvertOptions(column_types={c: pa.string() for c in header})
+                data = pacsv.read_csv(csv, convert_options=as_text)
+                cols = ", ".join(f'"{c}" TEXT' for c in header)
+                marks = ", ".join("?" for _ in header)
+                conn.execute(f'CREATE TABLE "floor_{csv.stem}" ({cols})')
+                values = zip(*(c.to_pylist() for c in data.columns), strict=True)
+                conn.executemany(f'INSERT INTO "floor_{csv.stem}" VALUES ({marks})', values)
+                rows += data.num_rows
+    finally:
+        conn.close()
+        path.unlink(missing_ok=True)
+    return rows
+
+
 def _floor_cox(url: str, run_id: str) -> int:
     from lifelines import CoxPHFitter
 
@@ -135,6 +166,7 @@ JOBS = {
     "stage": _stage,
     "floor_read": _floor_read,
     "floor_copy": _floor_copy,
+    "floor_insert": _floor_insert,
     "floor_cox": _floor_cox,
     "cox_only": _cox_only,
     "stage_timings": _stage_timings,
@@ -182,7 +214,12 @@ def landing_of(cache: Path, name: str, deliveries: list[Path]) -> Path:
 def fresh_warehouse(engine: str, tmp: Path) -> tuple[str, Any]:
     if engine == "sqlite":
         path = tmp / f"bench-{uuid.uuid4().hex[:8]}.db"
-        return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
+
+        def remove() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+        return f"sqlite:///{path}", remove
     from sqlalchemy import create_engine, text
 
     name = f"relief_bench_{uuid.uuid4().hex[:8]}"
@@ -204,7 +241,7 @@ def bench_scale(
     rows_in = sum(sum(1 for _ in p.open()) - 1 for p in landing.glob("*.csv"))
     times: dict[str, list[float]] = {s: [] for s in (*STAGES, "total", "cox fit")}
     rss: dict[str, float] = {}
-    floors: dict[str, list[float]] = {"read": [], "copy": [], "cox": []}
+    floors: dict[str, list[float]] = {"read": [], "copy": [], "insert": [], "cox": []}
     for rep in range(repeats):
         url, drop = fresh_warehouse(engine, cache)
         run_id = f"bench-{rep}"
@@ -239,18 +276,21 @@ def bench_scale(
             seconds, peak, _ = run_in_child(ctx, "cox_only", url=url, run_id=run_id)
             times["cox fit"].append(seconds)
             rss["cox fit"] = max(rss.get("cox fit", 0.0), peak)
-            floors["read"].append(run_in_child(ctx, "floor_read", landing=str(landing))[0])
+            seconds, peak, _ = run_in_child(ctx, "floor_read", landing=str(landing))
+            floors["read"].append(seconds)
+            rss["csv read (pyarrow)"] = max(rss.get("csv read (pyarrow)", 0.0), peak)
             floors["cox"].append(run_in_child(ctx, "floor_cox", url=url, run_id=run_id)[0])
-            if engine == "postgresql":
-                floors["copy"].append(
-                    run_in_child(ctx, "floor_copy", url=url, landing=str(landing))[0]
-                )
+            load = "copy" if engine == "postgresql" else "insert"
+            floors[load].append(
+                run_in_child(ctx, f"floor_{load}", url=url, landing=str(landing))[0]
+            )
         finally:
             drop()
     med = {k: statistics.median(v) for k, v in times.items() if v}
     floor = {k: statistics.median(v) for k, v in floors.items() if v}
-    ingest_floor = ("COPY", floor["copy"]) if "copy" in floor else ("pyarrow read", floor["read"])
+    ingest_floor = ("COPY", floor["copy"]) if "copy" in floor else ("executemany", floor["insert"])
     ratio = {"ingest": ingest_floor, "cox fit": ("lifelines Cox", floor["cox"])}
+    med["csv read (pyarrow)"] = floor["read"]
     out = []
     for stage, seconds in med.items():
         name, base = ratio.get(stage, ("", None))
