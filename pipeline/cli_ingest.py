@@ -42,7 +42,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Callable[[argpars
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipeline.ingest import ingest_source
+    from pipeline.ingest_sources import ingest_source
     from pipeline.warehouse import Warehouse
 
     if args.source == "redcap" and args.mapping is None:

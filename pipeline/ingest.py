@@ -18,16 +18,16 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import delete, update
 
+from pipeline.manifest import DeliveryOutcome, is_done, logged, now, record_failure, sha_text
 from pipeline.pseudonym import Pseudonymiser
 from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_ROW
 from pipeline.sources.landing import (
@@ -43,8 +43,6 @@ from pipeline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
-DONE_STATUSES = ("loaded", "promoted")
-
 # Extra columns are kept as JSON, except any that could identify a patient: by name, or
 # because a value equals one of the delivery's raw patient ids.
 IDENTIFYING_NAME = re.compile(
@@ -52,15 +50,6 @@ IDENTIFYING_NAME = re.compile(
     r"address|street|postcode|post_code|zip|phone|mobile|email|mail|ip_addr|identifier|_id$)",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    delivery_id: str
-    path: str
-    status: str  # loaded | skipped | failed
-    rows: int
-    error: str | None = None
 
 
 def delivery_id_for(files: dict[str, str]) -> str:
@@ -71,32 +60,30 @@ def delivery_id_for(files: dict[str, str]) -> str:
 
 def ingest(wh: Warehouse, landing: Path, pseudonym_key: str) -> list[DeliveryOutcome]:
     """Load every new delivery under ``landing``; a bad delivery fails alone, the rest load."""
-    return [
-        _logged(load_delivery(wh, folder, pseudonym_key)) for folder in find_deliveries(landing)
-    ]
+    return [logged(load_delivery(wh, folder, pseudonym_key)) for folder in find_deliveries(landing)]
 
 
 def load_delivery(wh: Warehouse, folder: Path, pseudonym_key: str) -> DeliveryOutcome:
     """One landing folder: hash its files (cheap skip), read, pseudonymise, load."""
-    started = _now()
+    started = now()
     try:
         paths = delivery_files(folder)
         hashes = {table: file_sha256(path) for table, path in paths.items()}
     except DeliveryError as exc:
-        failed_id = f"f{_sha_text(str(folder))[:15]}"
-        return _record_failure(wh, "landing", str(folder), failed_id, "", exc, started)
+        failed_id = f"f{sha_text(str(folder))[:15]}"
+        return record_failure(wh, "landing", str(folder), failed_id, "", exc, started)
     # The format is part of the content: the same bytes as .csv and as .parquet are
     # different deliveries (one of them fails). CSV ids keep their historical form.
     delivery_id = delivery_id_for(
         {t: h if paths[t].suffix == ".csv" else f"{paths[t].suffix}:{h}" for t, h in hashes.items()}
     )
-    sha256 = _sha_text(json.dumps(sorted(hashes.items())))
-    if _is_done(wh, delivery_id):
+    sha256 = sha_text(json.dumps(sorted(hashes.items())))
+    if is_done(wh, delivery_id):
         return DeliveryOutcome(delivery_id, str(folder), "skipped", 0)
     try:
         raws = {table: open_table(table, path, hashes[table]) for table, path in paths.items()}
     except DeliveryError as exc:
-        return _record_failure(wh, "landing", str(folder), delivery_id, sha256, exc, started)
+        return record_failure(wh, "landing", str(folder), delivery_id, sha256, exc, started)
     return load_tables(
         wh, "landing", str(folder), delivery_id, sha256, raws, pseudonym_key, started
     )
@@ -116,19 +103,19 @@ def load_source(
     it (OMOP, read from a database) the hash is taken over a deterministic CSV dump of the
     extracted rows.
     """
-    started = _now()
-    if files_sha256 and _is_done(wh, f"{source}-{files_sha256[:15]}"):
-        return _logged(DeliveryOutcome(f"{source}-{files_sha256[:15]}", location, "skipped", 0))
+    started = now()
+    if files_sha256 and is_done(wh, f"{source}-{files_sha256[:15]}"):
+        return logged(DeliveryOutcome(f"{source}-{files_sha256[:15]}", location, "skipped", 0))
     try:
         raws = read()
     except DeliveryError as exc:
-        failed_id = f"{source}-f{_sha_text(location)[:14]}"
-        return _logged(_record_failure(wh, source, location, failed_id, "", exc, started))
+        failed_id = f"{source}-f{sha_text(location)[:14]}"
+        return logged(record_failure(wh, source, location, failed_id, "", exc, started))
     sha256 = files_sha256 or tables_sha256(raws)
     delivery_id = f"{source}-{sha256[:15]}"
-    if _is_done(wh, delivery_id):
-        return _logged(DeliveryOutcome(delivery_id, location, "skipped", 0))
-    return _logged(
+    if is_done(wh, delivery_id):
+        return logged(DeliveryOutcome(delivery_id, location, "skipped", 0))
+    return logged(
         load_tables(wh, source, location, delivery_id, sha256, raws, pseudonym_key, started)
     )
 
@@ -184,12 +171,12 @@ def load_tables(
                     files=json.dumps(files, sort_keys=True),
                     rows=rows,
                     status="loaded",
-                    finished_at=_now(),
+                    finished_at=now(),
                 )
             )
     except Exception as exc:  # a failed delivery must not stop the others
         log.debug("delivery %s failed while loading", delivery_id, exc_info=True)
-        return _record_failure(wh, source, location, delivery_id, sha256, exc, started)
+        return record_failure(wh, source, location, delivery_id, sha256, exc, started)
     return DeliveryOutcome(delivery_id, location, "loaded", rows)
 
 
@@ -285,162 +272,3 @@ def tables_sha256(raws: dict[str, RawTable]) -> str:
         pacsv.write_csv(raws[table].data, buffer)
         digest.update(table.encode() + b"\0" + buffer.getvalue())
     return digest.hexdigest()
-
-
-def _is_done(wh: Warehouse, delivery_id: str) -> bool:
-    manifest = wh.table("staging", "deliveries")
-    with wh.engine.connect() as conn:
-        status = conn.execute(
-            select(manifest.c.status).where(manifest.c.delivery_id == delivery_id)
-        ).scalar_one_or_none()
-    return status in DONE_STATUSES
-
-
-def _record_failure(
-    wh: Warehouse,
-    source: str,
-    location: str,
-    delivery_id: str,
-    sha256: str,
-    exc: Exception,
-    started: datetime,
-) -> DeliveryOutcome:
-    manifest = wh.table("staging", "deliveries")
-    error = str(exc) if isinstance(exc, DeliveryError) else f"{location}: {_one_line(exc)}"
-    with wh.begin() as conn:
-        conn.execute(delete(manifest).where(manifest.c.delivery_id == delivery_id))
-        conn.execute(
-            manifest.insert().values(
-                delivery_id=delivery_id,
-                source=source,
-                path=location,
-                sha256=sha256 or _sha_text(location),
-                rows=0,
-                status="failed",
-                error=error,
-                started_at=started,
-                finished_at=_now(),
-            )
-        )
-    return DeliveryOutcome(delivery_id, location, "failed", 0, error)
-
-
-def mark_delivery(
-    wh: Warehouse,
-    delivery_id: str,
-    status: str,
-    error: str | None = None,
-    conn: Connection | None = None,
-) -> None:
-    """Set a delivery's manifest status, in ``conn``'s transaction when given."""
-    manifest = wh.table("staging", "deliveries")
-    change = (
-        update(manifest)
-        .where(manifest.c.delivery_id == delivery_id)
-        .values(status=status, error=error, finished_at=_now())
-    )
-    if conn is not None:
-        conn.execute(change)
-        return
-    with wh.begin() as own:
-        own.execute(change)
-
-
-def _logged(outcome: DeliveryOutcome) -> DeliveryOutcome:
-    log.info(
-        "delivery %s (%s): %s, %d rows",
-        outcome.delivery_id,
-        outcome.path,
-        outcome.status,
-        outcome.rows,
-    )
-    if outcome.error:
-        log.error("delivery %s failed: %s", outcome.delivery_id, outcome.error)
-    return outcome
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _sha_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def ingest_source(
-    wh: Warehouse,
-    source: str,
-    location: str | Path,
-    pseudonym_key: str,
-    *,
-    mapping: Path | None = None,
-    cdm_schema: str | None = None,
-) -> list[DeliveryOutcome]:
-    """Ingest one input of any source: a landing folder, OMOP URL, FHIR folder or REDCap CSV."""
-    if source == "landing":
-        return ingest(wh, Path(location), pseudonym_key)
-    if source == "omop":
-        from sqlalchemy.engine import make_url
-
-        from pipeline.sources.omop import read_omop
-
-        shown = make_url(str(location)).render_as_string(hide_password=True)
-        return [
-            load_source(
-                wh, "omop", shown, lambda: read_omop(str(location), cdm_schema), pseudonym_key
-            )
-        ]
-    if source == "fhir":
-        from pipeline.sources.fhir import fhir_sha256, read_fhir
-
-        folder = Path(location)
-        try:
-            sha = fhir_sha256(folder)
-        except DeliveryError as exc:
-            return [
-                _logged(
-                    _record_failure(
-                        wh,
-                        "fhir",
-                        str(folder),
-                        f"fhir-f{_sha_text(str(folder))[:14]}",
-                        "",
-                        exc,
-                        _now(),
-                    )
-                )
-            ]
-        return [load_source(wh, "fhir", str(folder), lambda: read_fhir(folder), pseudonym_key, sha)]
-    if source == "redcap":
-        from pipeline.sources.redcap import read_redcap, redcap_sha256
-
-        if mapping is None:
-            raise ValueError("REDCap ingest needs a mapping file")
-        export = Path(location)
-        try:
-            sha = redcap_sha256(export, mapping)
-        except DeliveryError as exc:
-            return [
-                _logged(
-                    _record_failure(
-                        wh,
-                        "redcap",
-                        str(export),
-                        f"redcap-f{_sha_text(str(export))[:12]}",
-                        "",
-                        exc,
-                        _now(),
-                    )
-                )
-            ]
-        return [
-            load_source(
-                wh, "redcap", str(export), lambda: read_redcap(export, mapping), pseudonym_key, sha
-            )
-        ]
-    raise ValueError(f"unknown source {source!r}; expected landing, omop, fhir or redcap")

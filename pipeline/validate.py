@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Table, delete, func, select
 from pipeline import cross_checks
 from pipeline.gx_runner import SchemaError
 from pipeline.gx_runner import validate as run_gx
-from pipeline.ingest import mark_delivery
+from pipeline.manifest import mark_delivery
 from pipeline.schema import LANDING_REQUIRED, LANDING_TABLES, PATIENT_KEY, SOURCE_ROW
 from pipeline.staging import prune as prune_staging
 from pipeline.typing_rules import core_columns

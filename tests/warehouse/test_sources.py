@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.ingest import ingest_source
+from pipeline.ingest_sources import ingest_source
 from pipeline.pseudonym import pseudonymise
 from pipeline.warehouse import Warehouse
 
