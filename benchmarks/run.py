@@ -278,7 +278,7 @@ def bench_scale(
             rss["cox fit"] = max(rss.get("cox fit", 0.0), peak)
             seconds, peak, _ = run_in_child(ctx, "floor_read", landing=str(landing))
             floors["read"].append(seconds)
-            rss["csv read (pyarrow)"] = max(rss.get("csv read (pyarrow)", 0.0), peak)
+            rss["read csv"] = max(rss.get("read csv", 0.0), peak)
             floors["cox"].append(run_in_child(ctx, "floor_cox", url=url, run_id=run_id)[0])
             load = "copy" if engine == "postgresql" else "insert"
             floors[load].append(
@@ -290,7 +290,7 @@ def bench_scale(
     floor = {k: statistics.median(v) for k, v in floors.items() if v}
     ingest_floor = ("COPY", floor["copy"]) if "copy" in floor else ("executemany", floor["insert"])
     ratio = {"ingest": ingest_floor, "cox fit": ("lifelines Cox", floor["cox"])}
-    med["csv read (pyarrow)"] = floor["read"]
+    med["read csv"] = floor["read"]
     out = []
     for stage, seconds in med.items():
         name, base = ratio.get(stage, ("", None))
