@@ -48,7 +48,7 @@ from sqlalchemy import (
 
 from pipeline.config import OutcomeDefinition
 from pipeline.episodes import derive_episodes
-from pipeline.schema import EPISODE_COLUMNS, PATIENT_KEY
+from pipeline.schema import CORE_COLUMNS, EPISODE_COLUMNS, PATIENT_KEY
 from pipeline.warehouse import Warehouse
 
 # The core tables episodes are derived from, and the derived_patients column counting each.
@@ -57,6 +57,13 @@ INPUTS: dict[str, str] = {
     "treatments": "treatment_rows",
     "pain_assessments": "assessment_rows",
 }
+# What derive_episodes reads of each: the contract columns, without the row ids, lineage
+# and natural keys (reading those too took the 100 000-patient derive to 3.8 GB).
+DERIVE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "patients": CORE_COLUMNS["patients"],
+    "treatments": tuple(c for c in CORE_COLUMNS["treatments"] if c != "treatment_id"),
+    "pain_assessments": tuple(c for c in CORE_COLUMNS["pain_assessments"] if c != "assessment_id"),
+}
 FULL_ABOVE_SHARE = 0.5  # touched more than this share of patients: derive them all at once
 LOCK_ID = 8_020_508  # PostgreSQL advisory lock: one derive of the current episodes at a time
 
@@ -64,10 +71,7 @@ LOCK_ID = 8_020_508  # PostgreSQL advisory lock: one derive of the current episo
 def derive_and_store(wh: Warehouse, run_id: str, outcome: OutcomeDefinition) -> dict[str, Any]:
     """Derive episodes from all of core and make them this run's rows (a re-run replaces them)."""
     episodes = derive_episodes(
-        wh.read("core", "patients"),
-        wh.read("core", "treatments"),
-        wh.read("core", "pain_assessments"),
-        outcome,
+        *(wh.read("core", name, columns=DERIVE_COLUMNS[name]) for name in INPUTS), outcome
     )
     with wh.begin() as conn:
         wh.replace_run_rows(conn, "analysis", "episodes", run_id, episodes)
@@ -239,7 +243,9 @@ def current_totals(wh: Warehouse, conn: Connection) -> dict[str, int]:
 
 
 def _derive_all(wh: Warehouse, conn: Connection, run_id: str, outcome: OutcomeDefinition) -> int:
-    frames = {name: wh.read("core", name, conn=conn) for name in INPUTS}
+    frames = {
+        name: wh.read("core", name, conn=conn, columns=DERIVE_COLUMNS[name]) for name in INPUTS
+    }
     episodes = derive_episodes(*frames.values(), outcome)
     for name in ("current_episodes", "derived_patients"):
         conn.execute(delete(wh.table("analysis", name)))
@@ -256,7 +262,13 @@ def _derive_patients(
     chosen = _key_table(wh, conn, keys)
     picked = select(chosen.c[PATIENT_KEY])
     frames = {
-        name: wh.read("core", name, wh.table("core", name).c[PATIENT_KEY].in_(picked), conn)
+        name: wh.read(
+            "core",
+            name,
+            wh.table("core", name).c[PATIENT_KEY].in_(picked),
+            conn,
+            DERIVE_COLUMNS[name],
+        )
         for name in INPUTS
     }
     episodes = derive_episodes(*frames.values(), outcome)
