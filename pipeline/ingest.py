@@ -27,7 +27,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import delete, update
 
-from pipeline.manifest import DeliveryOutcome, is_done, logged, now, record_failure, sha_text
+from pipeline.manifest import (
+    DeliveryOutcome,
+    is_done,
+    logged,
+    now,
+    record_failure,
+    sha_text,
+    write_entry,
+)
 from pipeline.pseudonym import Pseudonymiser
 from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_ROW
 from pipeline.sources.landing import (
@@ -142,18 +150,7 @@ def load_tables(
     """
     manifest = wh.table("staging", "deliveries")
     with wh.begin() as conn:
-        conn.execute(delete(manifest).where(manifest.c.delivery_id == delivery_id))
-        conn.execute(
-            manifest.insert().values(
-                delivery_id=delivery_id,
-                source=source,
-                path=location,
-                sha256=sha256,
-                rows=0,
-                status="loading",
-                started_at=started,
-            )
-        )
+        write_entry(conn, wh, delivery_id, source, location, sha256, started, status="loading")
     try:
         keyed = Pseudonymiser(pseudonym_key)  # each patient hashed once per delivery
         files = {}

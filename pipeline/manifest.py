@@ -51,24 +51,51 @@ def record_failure(
     exc: Exception,
     started: datetime,
 ) -> DeliveryOutcome:
-    manifest = wh.table("staging", "deliveries")
     error = str(exc) if isinstance(exc, DeliveryError) else f"{location}: {one_line(exc)}"
     with wh.begin() as conn:
-        conn.execute(delete(manifest).where(manifest.c.delivery_id == delivery_id))
-        conn.execute(
-            manifest.insert().values(
-                delivery_id=delivery_id,
-                source=source,
-                path=location,
-                sha256=sha256 or sha_text(location),
-                rows=0,
-                status="failed",
-                error=error,
-                started_at=started,
-                finished_at=now(),
-            )
+        write_entry(
+            conn,
+            wh,
+            delivery_id,
+            source,
+            location,
+            sha256 or sha_text(location),
+            started,
+            status="failed",
+            error=error,
         )
     return DeliveryOutcome(delivery_id, location, "failed", 0, error)
+
+
+def write_entry(
+    conn: Connection,
+    wh: Warehouse,
+    delivery_id: str,
+    source: str,
+    location: str,
+    sha256: str,
+    started: datetime,
+    *,
+    status: str,
+    error: str | None = None,
+) -> None:
+    """A delivery's manifest row, replacing any earlier one (``loading`` before a load,
+    ``failed`` when it could not even start); a failed row is finished at once."""
+    manifest = wh.table("staging", "deliveries")
+    conn.execute(delete(manifest).where(manifest.c.delivery_id == delivery_id))
+    conn.execute(
+        manifest.insert().values(
+            delivery_id=delivery_id,
+            source=source,
+            path=location,
+            sha256=sha256,
+            rows=0,
+            status=status,
+            error=error,
+            started_at=started,
+            finished_at=now() if status == "failed" else None,
+        )
+    )
 
 
 def mark_delivery(
