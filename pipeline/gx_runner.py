@@ -10,7 +10,8 @@ One call = one GX validation of the whole suite, with ``result_format`` COMPLETE
 ``unexpected_index_column_names=["source_row"]`` so GX itself names the failing rows.
 The frame GX sees holds the raw staging strings (regex, set, null and uniqueness rules
 look at those) plus typed shadow columns ``<column>__typed`` (range rules and the
-timestamp part of compound keys look at those). A failure whose rule lists another
+timestamp part of compound keys look at those), and for each timestamp the raw value
+that did not parse, ``<column>__unparsed``. A failure whose rule lists another
 rule in ``meta.depends_on`` is dropped when that rule failed on the same row, so a
 score of ``"abc"`` is reported as not a number and not again as out of range.
 
@@ -40,6 +41,7 @@ DEFAULT_CONTEXT_ROOT = Path(__file__).resolve().parent.parent / "expectations"
 DATASOURCE = "relief_staging"  # both names are registered by expectations/build_suites.py
 BATCH_DEFINITION = "staging_frame"
 TYPED_SUFFIX = "__typed"
+UNPARSED_SUFFIX = "__unparsed"  # timestamps only: the raw value that did not parse
 
 FAILURE_COLUMNS = ("source_row", "rule_id", "column", "value", "message")
 SUMMARY_COLUMNS = (
@@ -174,12 +176,15 @@ def _prepare(table: str, frame: pd.DataFrame) -> pd.DataFrame:
                 pc.cast(number, pa.float64()).to_numpy(zero_copy_only=False), index=frame.index
             )
         elif column in TIMESTAMP_COLUMNS:
-            out[column + TYPED_SUFFIX] = pd.to_datetime(
-                out[column], errors="coerce", utc=True, format="ISO8601"
+            typed = pd.to_datetime(out[column], errors="coerce", utc=True, format="ISO8601")
+            out[column + TYPED_SUFFIX] = typed
+            unparsed = pc.if_else(pa.array(typed.isna().to_numpy()), text, None)
+            out[column + UNPARSED_SUFFIX] = pd.Series(
+                pd.arrays.ArrowExtensionArray(unparsed), index=frame.index
             )
     prepared = pd.DataFrame(out)
     prepared.index = pd.RangeIndex(len(prepared))
-    if not prepared[SOURCE_ROW].is_unique:
+    if not _strictly_increasing(prepared[SOURCE_ROW]) and not prepared[SOURCE_ROW].is_unique:
         raise ValueError(f"{table}: {SOURCE_ROW} must be unique within one staging frame")
     return prepared
 
@@ -191,7 +196,24 @@ def _arrow_text(series: pd.Series) -> pa.ChunkedArray:
     else:
         values = series.to_numpy(dtype=object)
         text = pa.chunked_array([pa.array(values, type=pa.string(), from_pandas=True)])
+    if not pc.any(pc.equal(text, "")).as_py():  # staging stores blanks as NULL: no copy
+        return text
     return pc.if_else(pc.equal(text, ""), None, text)
+
+
+def _strictly_increasing(rows: pd.Series) -> bool:
+    """True for staging's usual order (so unique without hashing 10 M row numbers)."""
+    values = rows.to_numpy()
+    return bool((values[1:] > values[:-1]).all())
+
+
+def _values_at(prepared: pd.DataFrame, column: str, rows: list[int]) -> Any:
+    """``column``'s values on the given source rows (a binary search when sorted)."""
+    source_rows = prepared[SOURCE_ROW]
+    if _strictly_increasing(source_rows):
+        at = source_rows.to_numpy().searchsorted(rows)
+        return prepared[column].take(at).to_numpy()
+    return prepared.set_index(SOURCE_ROW)[column].reindex(rows).to_numpy()
 
 
 # --- running and reading GX's results ------------------------------------------------------
@@ -237,7 +259,6 @@ def validate(
             missing = sorted(res.result.get("details", {}).get("mismatched", {}).get("missing", []))
             raise SchemaError(table, missing or list(LANDING_REQUIRED[table]))
 
-    by_row = prepared.set_index(SOURCE_ROW, drop=False)
     found: list[pd.DataFrame] = []
     depends: dict[str, list[str]] = {}
     summary_rows: list[dict[str, Any]] = []
@@ -259,7 +280,7 @@ def validate(
                         "source_row": pd.Series(rows, dtype="int64"),
                         "rule_id": rule_id,
                         "column": column,
-                        "value": by_row[column].reindex(rows).to_numpy() if column else None,
+                        "value": _values_at(prepared, column, rows) if column else None,
                     }
                 ).assign(_template=meta.get("message", rule_id))
             )
