@@ -8,8 +8,8 @@ Bulk loads take the fastest path each engine offers (design.md): PostgreSQL
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from typing import Any
 
@@ -297,9 +297,7 @@ def _adbc_read(url: str, table: Table, columns: list[str], delivery_id: str) -> 
             return cursor.fetch_arrow_table()
 
     with closing(adbc.connect(uri)) as conn, closing(conn.cursor()) as cursor:
-        cursor.execute(
-            f"SELECT pg_relation_size('{name}') / current_setting('block_size')::bigint"
-        )
+        cursor.execute(f"SELECT pg_relation_size('{name}') / current_setting('block_size')::bigint")
         (blocks,) = cursor.fetchone()
     if blocks < _PARALLEL_READ_BLOCKS:
         arrow = fetch()
