@@ -23,8 +23,8 @@ expectation's ``meta``:
 * ``blocking`` -- table-level rules whose failure stops validation (``SchemaError``).
 
 Typed shadow columns (``<column>__typed``) are built by the runner: numbers with
-``pd.to_numeric(errors="coerce")``, timestamps with ``pd.to_datetime(format="ISO8601",
-utc=True, errors="coerce")``. Beside each timestamp's typed shadow, ``<column>__unparsed``
+``pd.to_numeric(errors="coerce")``, timestamps with ``pipeline.typing_rules.parse_instants``
+(ISO-8601, offsets converted to UTC, no offset = UTC, anything else NaT). Beside each timestamp's typed shadow, ``<column>__unparsed``
 holds the raw value where it is not empty and did not parse (else null), so "is a real
 date/time" is a plain not-null check, not a GX row condition: under a row condition GX
 filters and copies the whole frame for every metric of that expectation (8 of 21 s at

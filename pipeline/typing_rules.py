@@ -14,6 +14,7 @@ HH:MM:SS.ffffff``), with SQLite's millisecond precision.
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import DateTime, Float, Integer, Table, Text, case, cast, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,10 +26,33 @@ INTEGER = ("birth_year", "pain_score")
 WHITESPACE = " \t\n\r\x0b\x0c"
 
 
+# A UTC offset at the end of an ISO-8601 value ("Z", "+02:00", "-0130").
+OFFSET_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+def parse_instants(values: pd.Series) -> pd.Series:
+    """ISO-8601 text -> UTC instants (``datetime64[ns, UTC]``); no offset means UTC,
+    text that is no instant becomes NaT.
+
+    Values with and without an offset are parsed apart: pandas 2.3's ISO-8601 parser
+    carries the offset of one value over to offset-less values after it in the same
+    call (``"...T10:00:00+02:00"`` then ``"2024-02-01T09:00:00"`` gave 07:00 UTC for the
+    second), so a delivery that mixes the two forms got shifted instants
+    (``tests/unit/test_parse_instants.py``).
+    """
+    text = values.astype(pd.ArrowDtype(pa.string()))
+    has_offset = text.str.contains(OFFSET_RE, regex=True).fillna(False).to_numpy(dtype=bool)
+    if has_offset.all() or not has_offset.any():
+        return pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    for part in (has_offset, ~has_offset):
+        parsed[part] = pd.to_datetime(text[part], errors="coerce", utc=True, format="ISO8601")
+    return parsed
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """ISO-8601 text -> naive UTC timestamps (offsets are converted, not dropped)."""
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    return parsed.dt.tz_localize(None)
+    return parse_instants(values).dt.tz_localize(None)
 
 
 def to_core_types(table: str, frame: pd.DataFrame) -> pd.DataFrame:

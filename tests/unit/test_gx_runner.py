@@ -97,6 +97,37 @@ def test_bad_pain_assessments_are_reported_per_row_and_rule():
     assert failures["source_row"].dtype.kind == "i"
 
 
+BAD_PAIN = CLEAN_PAIN + [
+    pain("a5", "p3", "2024-02-01T09:00:00", "12"),
+    pain("a1", "p4", "2024-02-03T09:00:00", "4"),
+    pain("a9", "p1", "2024-01-01T10:00:00+00:00", "6"),
+    pain("a10", "p5", "2024-02-30", "2"),
+    pain("a12", None, "1989-12-31", None),
+]
+
+
+def test_large_frame_path_gives_the_same_results(monkeypatch):
+    """Uniqueness rules in their own thread (frames of 200 000+ rows) change nothing."""
+    from pipeline import gx_runner
+
+    one = validate("pain_assessments", staging(BAD_PAIN), now=NOW)
+    monkeypatch.setattr(gx_runner, "_THREADED_ROWS", 1)
+    two = validate("pain_assessments", staging(BAD_PAIN), now=NOW)
+    pd.testing.assert_frame_equal(two.failures, one.failures)
+    pd.testing.assert_frame_equal(two.summary, one.summary)
+    assert two.success is one.success is False
+
+
+def test_row_order_does_not_matter():
+    """Staging usually arrives sorted by source_row; values are found either way."""
+    frame = staging(BAD_PAIN)
+    shuffled = frame.sample(frac=1, random_state=3).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        run_suite("pain_assessments", shuffled, now=NOW),
+        run_suite("pain_assessments", frame, now=NOW),
+    )
+
+
 def test_now_is_injectable():
     frame = staging([pain("a1", "p1", "2025-06-02T09:00:00", "4")])
     assert pairs(run_suite("pain_assessments", frame, now=NOW)) == {
