@@ -8,7 +8,7 @@ nothing to disk.
 
 One call = one GX validation of the whole suite, with ``result_format`` COMPLETE and
 ``unexpected_index_column_names=["source_row"]`` so GX itself names the failing rows.
-The frame GX sees holds the raw staging strings (regex, set, null and uniqueness rules
+The frame GX sees (``pipeline.gx_frame``) holds the raw staging strings (regex, set, null and uniqueness rules
 look at those) plus typed shadow columns ``<column>__typed`` (range rules and the
 timestamp part of compound keys look at those), and for each timestamp the raw value
 that did not parse, ``<column>__unparsed``. A failure whose rule lists another
@@ -30,11 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from pipeline.gx_frame import prepare, values_at
 from pipeline.schema import LANDING_REQUIRED, SOURCE_ROW
-from pipeline.typing_rules import parse_instants
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite
@@ -43,8 +41,6 @@ if TYPE_CHECKING:
 DEFAULT_CONTEXT_ROOT = Path(__file__).resolve().parent.parent / "expectations"
 DATASOURCE = "relief_staging"  # both names are registered by expectations/build_suites.py
 BATCH_DEFINITION = "staging_frame"
-TYPED_SUFFIX = "__typed"
-UNPARSED_SUFFIX = "__unparsed"  # timestamps only: the raw value that did not parse
 
 FAILURE_COLUMNS = ("source_row", "rule_id", "column", "value", "message")
 SUMMARY_COLUMNS = (
@@ -56,13 +52,6 @@ SUMMARY_COLUMNS = (
     "reported",
     "success",
 )
-
-# Which landing columns get a typed shadow, and how it is parsed. The suites' range rules
-# name these shadow columns; keep in step with TYPED in expectations/build_suites.py.
-NUMERIC_COLUMNS = frozenset({"birth_year", "pain_score", "duration_min", "dose_mg", "weight_kg"})
-TIMESTAMP_COLUMNS = frozenset({"administered_at", "assessed_at", "recorded_at"})
-# Every value the suites' integer and decimal patterns accept (their union).
-NUMBER_RE = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
 
 # Expectations that hash a whole column (or several); run in their own thread on large frames.
 _HASHING_EXPECTATIONS = frozenset(
@@ -156,73 +145,12 @@ def suite_rules(table: str, *, context_root: Path | None = None) -> pd.DataFrame
     )
 
 
-# --- preparing the frame GX validates ------------------------------------------------------
+# --- GX parameters -----------------------------------------------------------------------
 
 
 def _now(now: datetime | None) -> pd.Timestamp:
     stamp = pd.Timestamp(now if now is not None else datetime.now(UTC))
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def _prepare(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw landing columns as Arrow strings (blank -> missing) + source_row + typed shadows.
-
-    Arrow-backed columns keep GX's null, set and uniqueness checks vectorised and let the
-    regex rules (``pipeline.gx_expectations``) run in RE2 without a copy. A typed shadow
-    only matters where its column passed the format rule (every other failure depends on
-    that rule), so numbers are parsed from the values that look like numbers only.
-    """
-    if SOURCE_ROW not in frame.columns:
-        raise ValueError(f"{table}: staging frame has no {SOURCE_ROW} column")
-    present = [c for c in LANDING_REQUIRED[table] if c in frame.columns]
-    out: dict[str, pd.Series] = {SOURCE_ROW: frame[SOURCE_ROW].astype("int64")}
-    for column in present:
-        text = _arrow_text(frame[column])
-        out[column] = pd.Series(pd.arrays.ArrowExtensionArray(text), index=frame.index)
-        if column in NUMERIC_COLUMNS:
-            number = pc.if_else(pc.match_substring_regex(text, NUMBER_RE), text, None)
-            out[column + TYPED_SUFFIX] = pd.Series(
-                pc.cast(number, pa.float64()).to_numpy(zero_copy_only=False), index=frame.index
-            )
-        elif column in TIMESTAMP_COLUMNS:
-            typed = parse_instants(out[column])
-            out[column + TYPED_SUFFIX] = typed
-            unparsed = pc.if_else(pa.array(typed.isna().to_numpy()), text, None)
-            out[column + UNPARSED_SUFFIX] = pd.Series(
-                pd.arrays.ArrowExtensionArray(unparsed), index=frame.index
-            )
-    prepared = pd.DataFrame(out)
-    prepared.index = pd.RangeIndex(len(prepared))
-    if not _strictly_increasing(prepared[SOURCE_ROW]) and not prepared[SOURCE_ROW].is_unique:
-        raise ValueError(f"{table}: {SOURCE_ROW} must be unique within one staging frame")
-    return prepared
-
-
-def _arrow_text(series: pd.Series) -> pa.ChunkedArray:
-    """A text column as one Arrow string array, "" and None both missing."""
-    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_string(series.dtype.pyarrow_dtype):
-        text = series.array._pa_array  # noqa: SLF001 - zero-copy; the public route copies
-    else:
-        values = series.to_numpy(dtype=object)
-        text = pa.chunked_array([pa.array(values, type=pa.string(), from_pandas=True)])
-    if not pc.any(pc.equal(text, "")).as_py():  # staging stores blanks as NULL: no copy
-        return text
-    return pc.if_else(pc.equal(text, ""), None, text)
-
-
-def _strictly_increasing(rows: pd.Series) -> bool:
-    """True for staging's usual order (so unique without hashing 10 M row numbers)."""
-    values = rows.to_numpy()
-    return bool((values[1:] > values[:-1]).all())
-
-
-def _values_at(prepared: pd.DataFrame, column: str, rows: list[int]) -> Any:
-    """``column``'s values on the given source rows (a binary search when sorted)."""
-    source_rows = prepared[SOURCE_ROW]
-    if _strictly_increasing(source_rows):
-        at = source_rows.to_numpy().searchsorted(rows)
-        return prepared[column].take(at).to_numpy()
-    return prepared.set_index(SOURCE_ROW)[column].reindex(rows).to_numpy()
 
 
 # --- running and reading GX's results ------------------------------------------------------
@@ -246,7 +174,7 @@ def validate(
         )
     root = _root(context_root)
     suite = _suite(root, table)
-    prepared = _prepare(table, frame)
+    prepared = prepare(table, frame)
     stamp = _now(now)
     results = _run_suite(root, table, suite, prepared, {"now": stamp, "current_year": stamp.year})
 
@@ -278,7 +206,7 @@ def validate(
                         "source_row": pd.Series(rows, dtype="int64"),
                         "rule_id": rule_id,
                         "column": column,
-                        "value": _values_at(prepared, column, rows) if column else None,
+                        "value": values_at(prepared, column, rows) if column else None,
                     }
                 ).assign(_template=meta.get("message", rule_id))
             )
