@@ -80,7 +80,7 @@ def define_tables(metadata: MetaData, make: TableFactory) -> None:
             "core",
             table,
             *core_cols,
-            Column("natural_key", Text, nullable=False, index=True),  # see validate.natural_key
+            Column("natural_key", Text, nullable=False, index=True),  # see typing_rules.natural_key
             Column("delivery_id", String(64)),
             Column("source_row", Integer),
         )

@@ -70,6 +70,20 @@ def to_core_types(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def natural_key(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """One text key per row (values joined by "|", timestamps in ISO form)."""
+    parts = [
+        frame[k].dt.strftime("%Y-%m-%dT%H:%M:%S")
+        if pd.api.types.is_datetime64_any_dtype(frame[k])
+        else frame[k].astype(str)
+        for k in keys
+    ]
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + "|" + part
+    return key
+
+
 # --- the same typing as SQL, for INSERT INTO core ... SELECT FROM staging -----------------
 
 
@@ -128,7 +142,7 @@ def sql_core_value(column: str, staged: ColumnElement, dialect: str) -> ColumnEl
 
 
 def sql_natural_key(table: str, typed: dict[str, ColumnElement], dialect: str) -> ColumnElement:
-    """``validate.natural_key`` in SQL: values joined by "|", instants as ISO seconds."""
+    """``natural_key`` in SQL: values joined by "|", instants as ISO seconds."""
     parts = []
     for key in NATURAL_KEYS[table]:
         if key.endswith("_at"):

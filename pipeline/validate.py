@@ -9,8 +9,9 @@ another table (unknown patients and treatments, implausible dose for the route,
 overlapping administrations, treatment after death) are SQL in ``pipeline.cross_checks``,
 run against staging and core in the same transaction. Clean rows never come back to
 Python: each table is promoted with one ``INSERT INTO core ... SELECT`` from staging that
-leaves out the delivery's quarantined rows (typed by ``pipeline.typing_rules``). Rule
-ids, bounds and blocking are documented in docs/validation.md.
+leaves out the delivery's quarantined rows (``pipeline.promotion``, typed by
+``pipeline.typing_rules``). Rule ids, bounds and blocking are documented in
+docs/validation.md.
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Table, delete, select
 
 from pipeline import cross_checks
 from pipeline.gx_runner import SchemaError
 from pipeline.gx_runner import validate as run_gx
 from pipeline.manifest import mark_delivery
+from pipeline.promotion import analyze_staging, promote
 from pipeline.schema import LANDING_REQUIRED, LANDING_TABLES, PATIENT_KEY, SOURCE_ROW
 from pipeline.staging import prune as prune_staging
-from pipeline.typing_rules import core_columns
 from pipeline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def validate_delivery(
             conn, quarantine, _quarantine_rows(single, delivery_id, run_id, source_files)
         )
         with result.timed("cross_table"):
-            _analyze_staging(wh, conn)
+            analyze_staging(wh, conn)
             cross = cross_checks.run(wh, conn, delivery_id, run_id, source_files)
         bad = _quarantined_rows(conn, quarantine, delivery_id)
         _account(result, staged, bad, blocking_share)
@@ -325,77 +326,6 @@ def _dq_rows(result: DeliveryValidation, run_id: str, rule_counts: pd.DataFrame)
     out["rows_failed"] = out["rows_failed"].astype("int64")
     out["success"] = out["rows_failed"] == 0
     return out.assign(run_id=run_id, delivery_id=result.delivery_id)
-
-
-def promote(wh: Warehouse, conn: Connection, table: str, delivery_id: str) -> None:
-    """Copy the delivery's unquarantined staging rows to core, typed, in SQL.
-
-    Rows with a natural key already in core are replaced first: a corrected re-delivery
-    wins. Keys are unique within a delivery (the GX suites quarantine duplicates).
-
-    On PostgreSQL the core table is then ANALYZEd when it has no planner statistics yet
-    or this promotion changed more than a tenth of it (autovacuum's default threshold;
-    autovacuum may be off or behind). With them, the next delivery's replace step and
-    cross-table rules look its keys up in the ``natural_key`` index; without them the
-    planner guesses that a key matches many rows and scans all of core with a hash join.
-    """
-    staging, core = wh.table("staging", table), wh.table("core", table)
-    q = wh.table("quarantine", "rows")
-    if wh.dialect == "postgresql":  # offset-less timestamps are UTC, as in pandas
-        conn.execute(select(func.set_config("TimeZone", "UTC", True)))
-    typed = core_columns(table, staging, wh.dialect)
-    quarantined = select(q.c.source_row).where(
-        q.c.delivery_id == delivery_id, q.c.source_table == table, q.c.source_row.is_not(None)
-    )
-    clean = (staging.c.delivery_id == delivery_id) & staging.c[SOURCE_ROW].not_in(quarantined)
-    changed = 0
-    # A first load (empty core table) has nothing to replace.
-    if conn.execute(select(core.c.natural_key).limit(1)).first() is not None:
-        keys = select(typed["natural_key"]).where(clean)
-        changed += conn.execute(delete(core).where(core.c.natural_key.in_(keys))).rowcount
-    inserted = conn.execute(
-        core.insert().from_select(list(typed), select(*typed.values()).where(clean))
-    )
-    changed += inserted.rowcount
-    if wh.dialect != "postgresql":
-        return
-    name = conn.dialect.identifier_preparer.format_table(core)
-    rows, analyzed = conn.exec_driver_sql(
-        "SELECT reltuples, EXISTS (SELECT FROM pg_stats WHERE schemaname = %(schema)s"
-        " AND tablename = %(table)s) FROM pg_class WHERE oid = %(name)s::regclass",
-        {"schema": core.schema, "table": core.name, "name": name},
-    ).one()
-    if not analyzed or changed > 0.1 * max(rows, 0.0):
-        conn.exec_driver_sql(f"ANALYZE {name}")
-
-
-def _analyze_staging(wh: Warehouse, conn: Connection) -> None:
-    """Planner statistics for staging (PostgreSQL), before the cross-table rules join it
-    with core: staging is bulk-loaded just before, never in time for autovacuum, so
-    without them every delivery looks a few rows long and a large one would be checked
-    (and promoted) by one core index lookup per row instead of a hash join. ANALYZE reads
-    a fixed-size sample (30 000 rows at the default statistics target), however large.
-    """
-    if wh.dialect != "postgresql":
-        return
-    for table in LANDING_TABLES:
-        conn.exec_driver_sql(
-            f"ANALYZE {conn.dialect.identifier_preparer.format_table(wh.table('staging', table))}"
-        )
-
-
-def natural_key(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """One text key per row (values joined by "|", timestamps in ISO form)."""
-    parts = [
-        frame[k].dt.strftime("%Y-%m-%dT%H:%M:%S")
-        if pd.api.types.is_datetime64_any_dtype(frame[k])
-        else frame[k].astype(str)
-        for k in keys
-    ]
-    key = parts[0]
-    for part in parts[1:]:
-        key = key + "|" + part
-    return key
 
 
 def _staging_rows(wh: Warehouse, table: str, delivery_id: str) -> pd.DataFrame:

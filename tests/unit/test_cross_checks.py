@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import cross_checks
 from pipeline.schema import NATURAL_KEYS
-from pipeline.validate import natural_key
+from pipeline.typing_rules import natural_key
 from pipeline.warehouse import Warehouse
 
 D = "d-new"

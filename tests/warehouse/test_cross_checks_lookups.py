@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 
-from pipeline.validate import promote
+from pipeline.promotion import promote
 from pipeline.warehouse import Warehouse
 from tests.unit.test_cross_checks import core, patient, run, stage, treatment
 

@@ -1,6 +1,6 @@
-"""Promotion in SQL (validate.promote) gives exactly the core rows the pandas path gave.
+"""Promotion in SQL (promotion.promote) gives exactly the core rows the pandas path gave.
 
-The pandas path (typing_rules.to_core_types + validate.natural_key + insert_frame) was
+The pandas path (typing_rules.to_core_types + typing_rules.natural_key + insert_frame) was
 how clean rows reached core before promotion moved into SQL; it stays as the reference.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pipeline.promotion import promote
 from pipeline.schema import CORE_COLUMNS, NATURAL_KEYS, SOURCE_ROW
-from pipeline.typing_rules import to_core_types
-from pipeline.validate import natural_key, promote
+from pipeline.typing_rules import natural_key, to_core_types
 from pipeline.warehouse import Warehouse
 
 D = "d-one"
