@@ -227,8 +227,7 @@ def validate(
             }
         )
 
-    order = {e.meta["rule_id"]: i for i, e in enumerate(suite.expectations)}
-    failures = _finish_failures(found, depends, order)
+    failures = _finish_failures(found, depends, _rule_order(suite))
     summary = pd.DataFrame(summary_rows)
     reported = failures.groupby("rule_id").size() if len(failures) else pd.Series(dtype="int64")
     summary["reported"] = summary["rule_id"].map(reported).fillna(0).astype("int64")
@@ -272,7 +271,7 @@ def _run_suite(
             validator.validate_expectation_suite(part, expectation_parameters=parameters).results
         )
 
-    order = {e.meta["rule_id"]: i for i, e in enumerate(suite.expectations)}
+    order = _rule_order(suite)
 
     def in_suite_order(results: list[Any]) -> list[Any]:
         return sorted(results, key=lambda res: order[res.expectation_config.meta["rule_id"]])
@@ -289,6 +288,11 @@ def _run_suite(
     with ThreadPoolExecutor(2, thread_name_prefix="gx") as pool:
         found = [res for results in pool.map(run, parts) for res in results]
     return in_suite_order(found)
+
+
+def _rule_order(suite: ExpectationSuite) -> dict[str, int]:
+    """Rule id -> position in the suite (the order failures and results are reported in)."""
+    return {(e.meta or {})["rule_id"]: i for i, e in enumerate(suite.expectations)}
 
 
 def _finish_failures(
