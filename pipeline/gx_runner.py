@@ -131,16 +131,17 @@ def _root(context_root: Path | None) -> str:
 def suite_rules(table: str, *, context_root: Path | None = None) -> pd.DataFrame:
     """The rules of a table's suite: rule_id, expectation_type, column, message template."""
     suite = _suite(_root(context_root), table)
+    metas = [(e, e.meta or {}) for e in suite.expectations]
     return pd.DataFrame(
         [
             {
-                "rule_id": e.meta["rule_id"],
+                "rule_id": meta["rule_id"],
                 "expectation_type": e.expectation_type,
-                "column": e.meta.get("column"),
-                "message": e.meta.get("message"),
-                "blocking": bool(e.meta.get("blocking", False)),
+                "column": meta.get("column"),
+                "message": meta.get("message"),
+                "blocking": bool(meta.get("blocking", False)),
             }
-            for e in suite.expectations
+            for e, meta in metas
         ]
     )
 

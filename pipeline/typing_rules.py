@@ -143,7 +143,7 @@ def sql_core_value(column: str, staged: ColumnElement, dialect: str) -> ColumnEl
 
 def sql_natural_key(table: str, typed: dict[str, ColumnElement], dialect: str) -> ColumnElement:
     """``natural_key`` in SQL: values joined by "|", instants as ISO seconds."""
-    parts = []
+    parts: list[ColumnElement] = []
     for key in NATURAL_KEYS[table]:
         if key.endswith("_at"):
             if dialect == "postgresql":
@@ -152,10 +152,10 @@ def sql_natural_key(table: str, typed: dict[str, ColumnElement], dialect: str) -
                 parts.append(func.strftime(_lit("%Y-%m-%dT%H:%M:%S"), typed[key]))
         else:  # pandas' astype(str) writes a missing value as "None"
             parts.append(func.coalesce(cast(typed[key], Text), _lit("None")))
-    key = parts[0]
+    joined = parts[0]
     for part in parts[1:]:
-        key = key.op("||")(_lit("|")).op("||")(part)
-    return key
+        joined = joined.op("||")(_lit("|")).op("||")(part)
+    return joined
 
 
 def core_columns(table: str, staging: Table, dialect: str) -> dict[str, ColumnElement]:

@@ -100,7 +100,9 @@ class Warehouse:
         else:
             with self.engine.connect() as conn:
                 quoted = ", ".join(f'"{c}"' for c in columns)
-                cursor = conn.connection.driver_connection.execute(
+                sqlite = conn.connection.driver_connection
+                assert sqlite is not None  # a live pooled connection
+                cursor = sqlite.execute(
                     f'SELECT {quoted} FROM "{table.name}" WHERE delivery_id = ?', (delivery_id,)
                 )
                 rows = list(zip(*cursor.fetchall(), strict=True)) or [()] * len(columns)
@@ -230,7 +232,7 @@ def _python_values(series: pd.Series) -> list[Any]:
     if series.dtype.kind in "iufb" and not missing.any():
         return series.to_numpy().tolist()
     values = series.astype(object).tolist()
-    out = []
+    out: list[Any] = []
     for value, gone in zip(values, missing, strict=True):
         if gone:
             out.append(None)
