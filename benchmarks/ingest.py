@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from peak import peak_rss_mb  # benchmarks/peak.py (each benchmark runs as a script)
+
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 KEY = "benchmark-key-0123456789"
 
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         result = (child_plain_copy if args.child == "plain" else child_relief)(args.cache_dir)
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return 0
     if args.small:

@@ -26,13 +26,14 @@ from __future__ import annotations
 import argparse
 import csv
 import multiprocessing as mp
-import resource
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from peak import peak_rss_mb  # benchmarks/peak.py (each benchmark runs as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,7 +48,7 @@ def _child(job: tuple[str, dict[str, Any]]) -> tuple[float, float, Any]:
     started = time.perf_counter()
     result = JOBS[name](**kw)
     seconds = time.perf_counter() - started
-    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, result
+    return seconds, peak_rss_mb(), result
 
 
 def _stage(stage: str, url: str, run_id: str, landing: str, report_dir: str) -> Any:
