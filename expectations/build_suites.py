@@ -22,14 +22,15 @@ expectation's ``meta``:
   redundant (a score that is not a number is not ALSO reported as out of range).
 * ``blocking`` -- table-level rules whose failure stops validation (``SchemaError``).
 
-Typed shadow columns (``<column>__typed``) are built by the runner: numbers with
-``pd.to_numeric(errors="coerce")``, timestamps with ``pipeline.typing_rules.parse_instants``
-(ISO-8601, offsets converted to UTC, no offset = UTC, anything else NaT). Beside each timestamp's typed shadow, ``<column>__unparsed``
-holds the raw value where it is not empty and did not parse (else null), so "is a real
-date/time" is a plain not-null check, not a GX row condition: under a row condition GX
-filters and copies the whole frame for every metric of that expectation (8 of 21 s at
-10 M rows, docs/performance.md). ``now`` and ``current_year`` are suite parameters supplied
-at validation time, so tests can pin "now".
+Typed shadow columns (``<column>__typed``) are built by the runner
+(``pipeline/gx_frame.py``): numbers parsed from the values that look like numbers,
+timestamps with ``pipeline.typing_rules.parse_instants`` (ISO-8601, offsets converted to
+UTC, no offset = UTC, anything else NaT). Beside each timestamp's typed shadow,
+``<column>__unparsed`` holds the raw value where it is not empty and did not parse (else
+null), so "is a real date/time" is a plain null check, not a GX row condition: under a
+row condition GX filters and copies the whole frame for every metric of that expectation
+(8 of 21 s at 10 M rows, docs/performance.md). ``now`` and ``current_year`` are suite
+parameters supplied at validation time, so tests can pin "now".
 """
 
 from __future__ import annotations
