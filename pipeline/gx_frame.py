@@ -10,6 +10,7 @@ suffixes here are the suites' contract.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -82,10 +83,15 @@ def _strictly_increasing(rows: pd.Series) -> bool:
     return bool((values[1:] > values[:-1]).all())
 
 
-def values_at(prepared: pd.DataFrame, column: str, rows: list[int]) -> Any:
-    """``column``'s values on the given source rows (a binary search when sorted)."""
+def value_lookup(prepared: pd.DataFrame) -> Callable[[str, list[int]], Any]:
+    """``lookup(column, source_rows)`` -> that column's values on those rows.
+
+    The row order is checked once per frame, not once per failing rule: sorted frames
+    (staging's usual order) are searched by bisection, others through an index.
+    """
     source_rows = prepared[SOURCE_ROW]
     if _strictly_increasing(source_rows):
-        at = source_rows.to_numpy().searchsorted(rows)
-        return prepared[column].take(at).to_numpy()
-    return prepared.set_index(SOURCE_ROW)[column].reindex(rows).to_numpy()
+        positions = source_rows.to_numpy()
+        return lambda column, rows: prepared[column].take(positions.searchsorted(rows)).to_numpy()
+    by_row = prepared.set_index(SOURCE_ROW)
+    return lambda column, rows: by_row[column].reindex(rows).to_numpy()

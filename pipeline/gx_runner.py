@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipeline.gx_frame import prepare, values_at
+from pipeline.gx_frame import prepare, value_lookup
 from pipeline.schema import LANDING_REQUIRED, SOURCE_ROW
 
 if TYPE_CHECKING:
@@ -186,6 +186,7 @@ def validate(
             missing = sorted(res.result.get("details", {}).get("mismatched", {}).get("missing", []))
             raise SchemaError(table, missing or list(LANDING_REQUIRED[table]))
 
+    values_at = value_lookup(prepared)
     found: list[pd.DataFrame] = []
     depends: dict[str, list[str]] = {}
     summary_rows: list[dict[str, Any]] = []
@@ -207,7 +208,7 @@ def validate(
                         "source_row": pd.Series(rows, dtype="int64"),
                         "rule_id": rule_id,
                         "column": column,
-                        "value": values_at(prepared, column, rows) if column else None,
+                        "value": values_at(column, rows) if column else None,
                     }
                 ).assign(_template=meta.get("message", rule_id))
             )
