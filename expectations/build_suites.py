@@ -47,7 +47,11 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from pipeline.gx_expectations import ExpectColumnValuesToMatchRegexVectorised  # noqa: E402
+from pipeline.gx_expectations import (  # noqa: E402
+    ExpectColumnValuesToBeUniqueVectorised,
+    ExpectColumnValuesToMatchRegexVectorised,
+    ExpectCompoundColumnsToBeUniqueVectorised,
+)
 from pipeline.schema import LANDING_REQUIRED, ROUTES, SEXES  # noqa: E402
 
 DATASOURCE = "relief_staging"
@@ -187,7 +191,7 @@ def expectations_for(table: str) -> list[gxe.Expectation]:
         )
     for col in UNIQUE[table]:
         out.append(
-            gxe.ExpectColumnValuesToBeUnique(
+            ExpectColumnValuesToBeUniqueVectorised(
                 column=col,
                 meta=_meta(
                     f"{table}.{col}.unique", col, f"{col} '{{value}}' occurs more than once"
@@ -262,7 +266,7 @@ def expectations_for(table: str) -> list[gxe.Expectation]:
         last = cols[-1]
         deps = [f"{table}.{c}.{TYPE_WORDS[typed[c]][0]}" for c in cols if c in typed]
         out.append(
-            gxe.ExpectCompoundColumnsToBeUnique(
+            ExpectCompoundColumnsToBeUniqueVectorised(
                 column_list=shadow,
                 ignore_row_if="any_value_is_missing",
                 meta=_meta(f"{table}.{suffix}", last, message, depends_on=deps),

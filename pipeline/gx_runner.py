@@ -6,8 +6,14 @@ rooted at ``expectations/``. That context keeps validation results, checkpoints 
 validation definitions in memory and has no Data Docs site, so validating writes
 nothing to disk.
 
-One call = one GX validation of the whole suite, with ``result_format`` COMPLETE and
-``unexpected_index_column_names=["source_row"]`` so GX itself names the failing rows.
+A suite has two parts, each run as a GX validation of its own (``check``): the *row*
+rules, which a row passes or fails on its own values, and the *table-wide* rules
+(uniqueness), which compare rows with each other. Ingest runs the row rules on each
+batch of rows as it streams them into staging and the table-wide rules once on the key
+columns of the whole table (``pipeline.row_checks``); ``combine`` turns the parts into
+the table's verdict, and ``validate`` does all of it on one frame. Each run uses
+``result_format`` COMPLETE and ``unexpected_index_column_names=["source_row"]`` so GX
+itself names the failing rows.
 The frame GX sees (``pipeline.gx_frame``) holds the raw staging strings (regex, set,
 null and uniqueness rules look at those) plus typed shadow columns ``<column>__typed``
 (range rules and the timestamp part of compound keys look at those), and for each
@@ -21,13 +27,12 @@ Everything here is pandas + GX; ``pipeline`` never imports Airflow.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from copy import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -53,11 +58,17 @@ SUMMARY_COLUMNS = (
     "success",
 )
 
-# Expectations that hash a whole column (or several); run in their own thread on large frames.
-_HASHING_EXPECTATIONS = frozenset(
-    {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
+# Expectations that compare rows with each other: they need the whole table at once.
+TABLE_WIDE = frozenset(
+    {
+        "expect_column_values_to_be_unique",
+        "expect_column_values_to_be_unique_vectorised",
+        "expect_compound_columns_to_be_unique",
+        "expect_compound_columns_to_be_unique_vectorised",
+    }
 )
-_THREADED_ROWS = 200_000
+Rules = Literal["rows", "table"]
+_PART_SUMMARY = ("rule_id", "expectation_type", "column", "evaluated", "unexpected", "success")
 
 RESULT_FORMAT: dict[str, Any] = {
     "result_format": "COMPLETE",
@@ -87,6 +98,15 @@ class SchemaError(Exception):
 
 
 @dataclass(frozen=True)
+class RuleResults:
+    """What one GX run found for part of a suite on part of a table (``check``); the
+    table's verdict is ``combine`` of all its parts."""
+
+    found: list[pd.DataFrame]  # source_row, rule_id, column, value, _template (message)
+    summary: pd.DataFrame  # _PART_SUMMARY, one row per expectation run
+
+
+@dataclass(frozen=True)
 class TableValidation:
     """What one GX run over one table found."""
 
@@ -106,9 +126,14 @@ def _quiet_gx() -> None:
 @lru_cache(maxsize=4)
 def _context(root: str) -> Any:
     import great_expectations as gx  # imported on first use: ~2 s, not needed by every CLI verb
+    import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
 
-    import pipeline.gx_expectations  # noqa: F401 - registers the suites' custom expectation
+    import pipeline.gx_expectations  # noqa: F401 - registers the suites' custom expectations
 
+    # GX labels every in-memory frame under HASH_THRESHOLD bytes (1 GB) with an md5 of
+    # pandas' row hashes, a fingerprint relief never reads: 1 s per million rows, three
+    # times the row rules themselves. relief's batches are named by delivery and table.
+    pandas_engine.HASH_THRESHOLD = 0
     _quiet_gx()
     return gx.get_context(mode="file", context_root_dir=root)
 
@@ -164,21 +189,43 @@ def validate(
     now: datetime | None = None,
     context_root: Path | None = None,
 ) -> TableValidation:
-    """Run ``table``'s suite over a staging frame once; failures and per-rule summary.
+    """Run ``table``'s whole suite over one staging frame; failures and per-rule summary.
 
-    Raises SchemaError when required columns are missing (extra columns are fine) and
-    ValueError for a frame without unique ``source_row``.
+    The one-shot form of what ingest does batch by batch (``pipeline.row_checks``): the
+    row rules and the table-wide rules on the same frame, combined. Raises SchemaError
+    when required columns are missing (extra columns are fine) and ValueError for a frame
+    without unique ``source_row``.
     """
-    if table not in LANDING_REQUIRED:
-        raise ValueError(
-            f"unknown landing table {table!r}; expected one of {list(LANDING_REQUIRED)}"
-        )
-    root = _root(context_root)
-    suite = _suite(root, table)
-    prepared = prepare(table, frame)
-    stamp = _now(now)
-    results = _run_suite(root, table, suite, prepared, {"now": stamp, "current_year": stamp.year})
+    prepared = prepare(_known(table), frame)
+    parts = [
+        check(table, prepared, rules, now=now, context_root=context_root)
+        for rules in ("rows", "table")
+    ]
+    return combine(table, parts, context_root=context_root)
 
+
+def check(
+    table: str,
+    prepared: pd.DataFrame,
+    rules: Rules,
+    *,
+    now: datetime | None = None,
+    context_root: Path | None = None,
+) -> RuleResults:
+    """One GX validation of part of ``table``'s suite over a prepared frame (``gx_frame``).
+
+    ``rules="rows"``: every rule a row passes or fails on its own values, so any slice of
+    the table may be checked alone; ``rules="table"``: the rules that compare rows with
+    each other (uniqueness), which need every row of the table at once, though only the
+    columns ``table_wide_columns`` names. Raises SchemaError when a blocking (schema)
+    rule fails.
+    """
+    root = _root(context_root)
+    stamp = _now(now)
+    results = _run_suite(
+        root, table, _part(root, _known(table), rules), prepared,
+        {"now": stamp, "current_year": stamp.year},
+    )  # fmt: skip
     # Table-level ("blocking") rules first: a broken schema makes row results meaningless.
     for res in results:
         meta = res.expectation_config.meta or {}
@@ -188,16 +235,14 @@ def validate(
 
     values_at = value_lookup(prepared)
     found: list[pd.DataFrame] = []
-    depends: dict[str, list[str]] = {}
     summary_rows: list[dict[str, Any]] = []
     for res in results:
         config = res.expectation_config
         meta = config.meta or {}
         rule_id = meta["rule_id"]
-        if res.exception_info and res.exception_info.get("raised_exception"):
-            raise RuntimeError(
-                f"GX rule {rule_id} crashed: {res.exception_info.get('exception_message')}"
-            )
+        crash = _crash(res)
+        if crash is not None:
+            raise RuntimeError(f"GX rule {rule_id} crashed: {crash}")
         r = res.result or {}
         rows = [int(item[SOURCE_ROW]) for item in r.get("unexpected_index_list") or []]
         column = meta.get("column")
@@ -212,33 +257,120 @@ def validate(
                     }
                 ).assign(_template=meta.get("message", rule_id))
             )
-        depends[rule_id] = list(meta.get("depends_on") or [])
         element_count = r.get("element_count")
         summary_rows.append(
             {
                 "rule_id": rule_id,
                 "expectation_type": config.type,
                 "column": column,
+                # A table-level rule (the schema) checks the table once, not each row.
                 "evaluated": (
                     int(element_count - (r.get("missing_count") or 0))
                     if element_count is not None
-                    else 1
+                    else None
                 ),
                 "unexpected": int(r.get("unexpected_count") or 0),
                 "success": bool(res.success),
             }
         )
+    return RuleResults(found=found, summary=pd.DataFrame(summary_rows, columns=_PART_SUMMARY))
 
-    failures = _finish_failures(found, depends, _rule_order(suite))
-    summary = pd.DataFrame(summary_rows)
+
+def combine(
+    table: str, parts: list[RuleResults], *, context_root: Path | None = None
+) -> TableValidation:
+    """The table's verdict from the results of its parts (batches, and the table-wide rules).
+
+    Counts add up over the parts; a failure whose rule lists another rule in
+    ``meta.depends_on`` is dropped when that rule failed on the same row (the two may
+    come from different parts), and messages are filled in last.
+    """
+    suite = _suite(_root(context_root), _known(table))
+    order = _rule_order(suite)
+    depends = {
+        (e.meta or {})["rule_id"]: list((e.meta or {}).get("depends_on") or [])
+        for e in suite.expectations
+    }
+    failures = _finish_failures([f for p in parts for f in p.found], depends, order)
+    summaries = [p.summary for p in parts if len(p.summary)]
+    if not summaries:
+        summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+        return TableValidation(table=table, failures=failures, summary=summary, success=True)
+    each = pd.concat(summaries, ignore_index=True)
+    summary = each.groupby("rule_id", sort=False).agg(
+        expectation_type=("expectation_type", "first"),
+        column=("column", "first"),
+        evaluated=("evaluated", lambda v: int(v.sum()) if v.notna().all() else 1),
+        unexpected=("unexpected", "sum"),
+        success=("success", "all"),
+    )
+    summary = summary.reset_index().sort_values(
+        "rule_id", key=lambda r: r.map(order), kind="stable"
+    )
     reported = failures.groupby("rule_id").size() if len(failures) else pd.Series(dtype="int64")
     summary["reported"] = summary["rule_id"].map(reported).fillna(0).astype("int64")
+    summary["unexpected"] = summary["unexpected"].astype("int64")
     return TableValidation(
         table=table,
         failures=failures,
-        summary=summary.loc[:, list(SUMMARY_COLUMNS)],
-        success=all(res.success for res in results),
+        summary=summary.loc[:, list(SUMMARY_COLUMNS)].reset_index(drop=True),
+        success=bool(summary["success"].all()),
     )
+
+
+def table_wide_columns(table: str, *, context_root: Path | None = None) -> list[str]:
+    """The prepared columns the table-wide rules read: their keys and reported columns."""
+    suite = _part(_root(context_root), _known(table), "table")
+    columns: list[str] = [SOURCE_ROW]
+    for e in suite.expectations:
+        kwargs = e.configuration.kwargs
+        for name in [
+            kwargs.get("column"),
+            *(kwargs.get("column_list") or []),
+            (e.meta or {}).get("column"),
+        ]:
+            if name and name not in columns:
+                columns.append(name)
+    return columns
+
+
+def _crash(result: Any) -> str | None:
+    """The error of an expectation GX could not evaluate, else None.
+
+    GX reports an expectation's own exception as one ``exception_info`` dict, but a
+    metric that raised as ``{metric id: ExceptionInfo}``, with the expectation marked
+    failed and no rows: read as a verdict, a crashing rule would pass every row.
+    """
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for item in info.values():
+        if getattr(item, "raised_exception", False):
+            return str(item.exception_message)
+        if isinstance(item, dict) and item.get("raised_exception"):
+            return str(item.get("exception_message"))
+    return None
+
+
+def _known(table: str) -> str:
+    if table not in LANDING_REQUIRED:
+        raise ValueError(
+            f"unknown landing table {table!r}; expected one of {list(LANDING_REQUIRED)}"
+        )
+    return table
+
+
+@lru_cache(maxsize=32)
+def _part(root: str, table: str, rules: Rules) -> ExpectationSuite:
+    """The ``rows`` or ``table`` part of a suite, as a suite of its own (copies: a suite
+    owns its expectations and GX refuses to share them)."""
+    import great_expectations as gx
+
+    suite = _suite(root, table)
+    wanted = [
+        e for e in suite.expectations if (e.expectation_type in TABLE_WIDE) == (rules == "table")
+    ]
+    return gx.ExpectationSuite(name=f"{suite.name}.{rules}", expectations=[copy(e) for e in wanted])
 
 
 def _run_suite(
@@ -253,44 +385,17 @@ def _run_suite(
 
     GX's own validator for a batch definition (what ValidationDefinition.run uses, minus
     storing the result; ``Batch.validate`` would load, and fingerprint, the frame twice).
-    On a large frame the uniqueness expectations (hashing every key: more than half of
-    the suite's time at 10 M rows) run in a second thread, in a validator of their own,
-    beside the rest of the suite: pandas and Arrow release the GIL for most of that work,
-    so at 10 M rows the suite takes about 1.5× less wall time on two cores, for about
-    1 GB more peak memory (docs/performance.md).
     """
-    import great_expectations as gx
     from great_expectations.validator.v1_validator import Validator
 
-    batch_definition = _batch_definition(root, table)
-
-    def run(part: ExpectationSuite) -> list[Any]:
-        validator = Validator(
-            batch_definition=batch_definition,
-            batch_parameters={"dataframe": prepared},
-            result_format=RESULT_FORMAT,
-        )
-        return list(
-            validator.validate_expectation_suite(part, expectation_parameters=parameters).results
-        )
-
+    validator = Validator(
+        batch_definition=_batch_definition(root, table),
+        batch_parameters={"dataframe": prepared},
+        result_format=RESULT_FORMAT,
+    )
+    results = validator.validate_expectation_suite(suite, expectation_parameters=parameters).results
     order = _rule_order(suite)
-
-    def in_suite_order(results: list[Any]) -> list[Any]:
-        return sorted(results, key=lambda res: order[res.expectation_config.meta["rule_id"]])
-
-    unique = [e for e in suite.expectations if e.expectation_type in _HASHING_EXPECTATIONS]
-    if len(prepared) < _THREADED_ROWS or not unique or len(unique) == len(suite.expectations):
-        return in_suite_order(run(suite))
-    rest = [e for e in suite.expectations if e.expectation_type not in _HASHING_EXPECTATIONS]
-    # A suite owns its expectations, so each part gets copies (GX refuses to share them).
-    parts = [
-        gx.ExpectationSuite(name=f"{suite.name}.{label}", expectations=[copy(e) for e in group])
-        for label, group in (("unique", unique), ("rest", rest))
-    ]
-    with ThreadPoolExecutor(2, thread_name_prefix="gx") as pool:
-        found = [res for results in pool.map(run, parts) for res in results]
-    return in_suite_order(found)
+    return sorted(results, key=lambda res: order[res.expectation_config.meta["rule_id"]])
 
 
 def _rule_order(suite: ExpectationSuite) -> dict[str, int]:

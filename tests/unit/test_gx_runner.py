@@ -106,16 +106,42 @@ BAD_PAIN = CLEAN_PAIN + [
 ]
 
 
-def test_large_frame_path_gives_the_same_results(monkeypatch):
-    """Uniqueness rules in their own thread (frames of 200 000+ rows) change nothing."""
+def test_a_suite_checked_in_parts_gives_the_whole_suites_verdict():
+    """Row rules slice by slice plus table-wide rules on the key columns alone (what
+    ingest does, pipeline.row_checks) = the whole suite on the whole frame."""
     from pipeline import gx_runner
+    from pipeline.gx_frame import prepare
 
-    one = validate("pain_assessments", staging(BAD_PAIN), now=NOW)
-    monkeypatch.setattr(gx_runner, "_THREADED_ROWS", 1)
-    two = validate("pain_assessments", staging(BAD_PAIN), now=NOW)
-    pd.testing.assert_frame_equal(two.failures, one.failures)
-    pd.testing.assert_frame_equal(two.summary, one.summary)
-    assert two.success is one.success is False
+    whole = validate("pain_assessments", staging(BAD_PAIN), now=NOW)
+    prepared = prepare("pain_assessments", staging(BAD_PAIN))
+    slices = [prepared.iloc[i : i + 3].reset_index(drop=True) for i in range(0, len(prepared), 3)]
+    keys = prepared.loc[:, gx_runner.table_wide_columns("pain_assessments")]
+    parts = [gx_runner.check("pain_assessments", part, "rows", now=NOW) for part in slices]
+    parts.append(gx_runner.check("pain_assessments", keys, "table", now=NOW))
+    combined = gx_runner.combine("pain_assessments", parts)
+    pd.testing.assert_frame_equal(combined.failures, whole.failures)
+    pd.testing.assert_frame_equal(combined.summary, whole.summary)
+    assert combined.success is whole.success is False
+    assert set(keys.columns) == {
+        "source_row",
+        "assessment_id",
+        "patient_id",
+        "assessed_at__typed",
+        "assessed_at",
+    }
+
+
+def test_a_rule_that_crashes_is_an_error_not_a_pass(monkeypatch):
+    """GX reports a metric's exception as {metric: ExceptionInfo} on a failed result with
+    no rows; read as a verdict, the rule would pass every row."""
+    import pipeline.gx_expectations as custom
+
+    def broken(frame):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(custom, "duplicated_rows", broken)
+    with pytest.raises(RuntimeError, match="patient_id_assessed_at.unique crashed: boom"):
+        validate("pain_assessments", staging(BAD_PAIN), now=NOW)
 
 
 def test_row_order_does_not_matter():
