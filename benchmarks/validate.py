@@ -1,19 +1,29 @@
-"""Validation benchmark: relief's validate against relief's ingest of the same delivery.
+"""Validation benchmark: what validating a delivery costs, against ingesting it.
 
     python benchmarks/validate.py                          # 1 M assessments, both engines
-    python benchmarks/validate.py --assessments 10000000 --engines postgresql
+    python benchmarks/validate.py --assessments 10000000 --engines postgresql --repeats 3
 
 Uses the landing delivery of benchmarks/ingest.py (generated once, cached under
---cache-dir). Per engine, a fresh child process gets a fresh warehouse (a SQLite file or
-a new PostgreSQL database), runs ``pipeline.ingest.ingest`` and then
-``pipeline.validate.validate`` (GX suites, cross-table SQL, promotion to core), and
-reports the wall seconds of each, median of --repeats (importing GX and opening its
-context, once per process, is timed apart). Validation is split into its
-steps: reading staging, the GX suites, the cross-table SQL (together: the *rules*) and
-the promotion of clean rows to core. Promotion is a durable write of every row, so it
-is printed beside its own floor measured in the same child: a plain ``INSERT INTO``
-an identical copy of each core table (same indexes, logged) ``SELECT *`` from the
-promoted rows. Target (issue 4): validation takes less time than ingest.
+--cache-dir). Validation happens in two places: ingest runs the GX suites on the rows as
+it streams them into staging (``pipeline.row_checks``), and the validate stage
+quarantines what they found, runs the cross-table SQL and promotes the clean rows to
+core. So per engine and repeat two fresh child processes, each with a fresh warehouse
+(a SQLite file or a new PostgreSQL database), measure:
+
+* ``ingest`` without the row checks (``pipeline.ingest.DeliveryChecks`` replaced by a
+  stand-in that checks nothing): the load itself, the figure validation is held to;
+* ``ingest`` as relief runs it, with the checks; the difference is what the checks
+  add to the load (``+checks``), and the check thread's own busy seconds are printed
+  too;
+* the validate stage's rules: quarantining the row-check failures (``row``) and the
+  cross-table SQL (``cross``).
+
+*Validation* = ``+checks`` + ``row`` + ``cross``; target (issue 4): below the load
+without checks (``val/ing`` < 1). Promotion, the durable write of every clean row into
+core, is printed beside its own floor measured in the same child: a plain ``INSERT
+INTO`` an identical copy of each core table (same indexes, logged) ``SELECT *`` from the
+promoted rows. Importing GX and opening its context (once per process, ~2 s) is timed
+apart, before the checked ingest. Medians of --repeats.
 """
 
 from __future__ import annotations
@@ -37,11 +47,13 @@ from benchmarks.ingest import ADMIN_URL, KEY, generate  # noqa: E402
 NOW = datetime(2025, 1, 1)  # the generated data spans 2022-2023
 
 
-def child(engine: str, folder: Path) -> dict:
-    from pipeline.ingest import ingest
+def child(engine: str, folder: Path, checks: bool) -> dict:
+    from pipeline import ingest as ingest_module
     from pipeline.validate import validate
     from pipeline.warehouse import Warehouse
 
+    if not checks:
+        ingest_module.DeliveryChecks = _NoChecks  # benchmark only: the load without checks
     with tempfile.TemporaryDirectory() as tmp:
         if engine == "sqlite":
             url, drop = f"sqlite:///{tmp}/bench.db", lambda: None
@@ -53,30 +65,65 @@ def child(engine: str, folder: Path) -> dict:
             wh = Warehouse(url)
             wh.create_schema()
             started = time.perf_counter()
-            (outcome,) = ingest(wh, folder, KEY)
+            if checks:
+                warm_up_gx()
+            import_s = time.perf_counter() - started
+            checker = _Watched.install(ingest_module) if checks else None
+            started = time.perf_counter()
+            (outcome,) = ingest_module.ingest(wh, folder, KEY, as_of=NOW)
             ingest_s = time.perf_counter() - started
             assert outcome.status == "loaded", outcome.error
-            started = time.perf_counter()
-            warm_up_gx()
-            import_s = time.perf_counter() - started
-            started = time.perf_counter()
-            (result,) = validate(wh, "bench", now=NOW)
-            validate_s = time.perf_counter() - started
-            floor_s = promotion_floor(wh)
+            out = {"rows": outcome.rows, "ingest_s": ingest_s, "gx_import_s": import_s}
+            if checks:
+                started = time.perf_counter()
+                (result,) = validate(wh, "bench")
+                out["validate_s"] = time.perf_counter() - started
+                out.update({f"{step}_s": seconds for step, seconds in result.seconds.items()})
+                out["check_thread_s"] = checker.busy_seconds()
+                out["promote_floor_s"] = promotion_floor(wh)
+                out["quarantined"] = sum(result.quarantined.values())
             wh.engine.dispose()
         finally:
             drop()
-    steps = getattr(result, "seconds", {})  # older commits did not time their steps
-    return {
-        "rows": outcome.rows,
-        "ingest_s": ingest_s,
-        "gx_import_s": import_s,
-        "validate_s": validate_s,
-        **{f"{step}_s": seconds for step, seconds in steps.items()},
-        "promote_floor_s": floor_s,
-        "promoted": sum(result.promoted.values()),
-        "quarantined": sum(result.quarantined.values()),
-    }
+    return out
+
+
+class _NoChecks:
+    """Stands in for ``pipeline.row_checks.DeliveryChecks``: checks nothing."""
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def table(self, name: str) -> None:
+        return None
+
+    def results(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class _Watched:
+    """Keeps the delivery's ``DeliveryChecks`` so its worker's busy seconds can be read."""
+
+    made: list = []
+
+    @classmethod
+    def install(cls, ingest_module) -> type[_Watched]:
+        real = ingest_module.DeliveryChecks
+
+        def make(**kwargs: object):
+            checks = real(**kwargs)
+            cls.made.append(checks)
+            return checks
+
+        ingest_module.DeliveryChecks = make
+        return cls
+
+    @classmethod
+    def busy_seconds(cls) -> float:
+        return sum(c.busy_seconds for c in cls.made)
 
 
 def warm_up_gx() -> None:
@@ -117,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="median of N runs (default 1)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/bench-ingest"))
     parser.add_argument("--child", choices=("sqlite", "postgresql"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-checks", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        result = child(args.child, args.cache_dir)
+        result = child(args.child, args.cache_dir, checks=not args.no_checks)
         result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return 0
@@ -127,33 +175,37 @@ def main(argv: list[str] | None = None) -> int:
         args.cache_dir / f"p{args.patients}-a{args.assessments}", args.patients, args.assessments
     )
     print(f"data: {folder}")
-    steps = ("read_s", "gx_s", "cross_table_s", "promote_s", "promote_floor_s")
+    header = (
+        ("engine", 12), ("rows", 12), ("ingest", 8), ("+checks", 8), ("ingest", 8),
+        ("thread", 8), ("row", 7), ("cross", 7), ("valid.", 8), ("val/ing", 8),
+        ("GX imp", 8), ("promote", 9), ("floor", 7), ("pro/flo", 8), ("quarant.", 10),
+        ("peak MB", 9),
+    )  # fmt: skip
     print(
-        f"{'engine':<12}{'rows':>12}{'ingest s':>10}{'GX import':>10}{'validate s':>12}{'val/ing':>9}"
-        f"{'read':>7}{'GX':>7}{'cross':>7}{'rules':>7}{'rul/ing':>9}{'promote':>9}"
-        f"{'floor':>7}{'pro/flo':>9}{'quarant.':>10}{'peak RSS MB':>13}"
+        "".join(
+            f"{name:>{width}}" if i else f"{name:<{width}}"
+            for i, (name, width) in enumerate(header)
+        )
     )
+    print(f"{'':<12}{'':>12}{'no chk':>8}{'':>8}{'checked':>8}")
     for engine in args.engines:
-        runs = []
+        plain, checked = [], []
         for _ in range(args.repeats):
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", engine, "--cache-dir", str(folder)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        r = {k: statistics.median(run.get(k, float("nan")) for run in runs) for k in runs[0]}
-        r.update({k: statistics.median(run.get(k, float("nan")) for run in runs) for k in steps})
-        rules = r["read_s"] + r["gx_s"] + r["cross_table_s"]
+            for runs, flags in ((plain, ["--no-checks"]), (checked, [])):
+                cmd = [sys.executable, __file__, "--child", engine, "--cache-dir", str(folder)]
+                out = subprocess.run(cmd + flags, check=True, capture_output=True, text=True)
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        load = statistics.median(run["ingest_s"] for run in plain)
+        r = {k: statistics.median(run.get(k, float("nan")) for run in checked) for k in checked[0]}
+        added = r["ingest_s"] - load
+        validation = added + r["row_rules_s"] + r["cross_table_s"]
         print(
-            f"{engine:<12}{r['rows']:>12,.0f}{r['ingest_s']:>10.2f}{r['gx_import_s']:>10.2f}"
-            f"{r['validate_s']:>12.2f}"
-            f"{r['validate_s'] / r['ingest_s']:>9.2f}{r['read_s']:>7.2f}{r['gx_s']:>7.2f}"
-            f"{r['cross_table_s']:>7.2f}{rules:>7.2f}{rules / r['ingest_s']:>9.2f}"
+            f"{engine:<12}{r['rows']:>12,.0f}{load:>8.2f}{added:>8.2f}{r['ingest_s']:>8.2f}"
+            f"{r['check_thread_s']:>8.2f}{r['row_rules_s']:>7.2f}{r['cross_table_s']:>7.2f}"
+            f"{validation:>8.2f}{validation / load:>8.2f}{r['gx_import_s']:>8.2f}"
             f"{r['promote_s']:>9.2f}{r['promote_floor_s']:>7.2f}"
-            f"{r['promote_s'] / r['promote_floor_s']:>9.2f}{r['quarantined']:>10,.0f}"
-            f"{r['peak_rss_mb']:>13.0f}"
+            f"{r['promote_s'] / r['promote_floor_s']:>8.2f}{r['quarantined']:>10,.0f}"
+            f"{r['peak_rss_mb']:>9.0f}"
         )
     return 0
 

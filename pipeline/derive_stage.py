@@ -225,7 +225,11 @@ def snapshot_episodes(wh: Warehouse, run_id: str) -> int:
     )
     with wh.begin() as conn:
         conn.execute(delete(episodes).where(episodes.c.run_id == run_id))
-        inserted = conn.execute(episodes.insert().from_select(["run_id", *columns], rows))
+        inserted = conn.execute(
+            episodes.insert()
+            .from_select(["run_id", *columns], rows)
+            .execution_options(preserve_rowcount=True)  # else -1 on PostgreSQL
+        )
     return int(inserted.rowcount or 0)
 
 

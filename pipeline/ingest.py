@@ -18,7 +18,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from pipeline.manifest import (
     write_entry,
 )
 from pipeline.pseudonym import Pseudonymiser
+from pipeline.row_checks import DeliveryChecks, TableChecks
 from pipeline.schema import DELIVERY_ID, LANDING_REQUIRED, PATIENT_KEY, SOURCE_ROW
 from pipeline.sources.landing import (
     CsvStream,
@@ -66,13 +67,23 @@ def delivery_id_for(files: dict[str, str]) -> str:
     return f"d{digest[:15]}"
 
 
-def ingest(wh: Warehouse, landing: Path, pseudonym_key: str) -> list[DeliveryOutcome]:
-    """Load every new delivery under ``landing``; a bad delivery fails alone, the rest load."""
-    return [logged(load_delivery(wh, folder, pseudonym_key)) for folder in find_deliveries(landing)]
+def ingest(
+    wh: Warehouse, landing: Path, pseudonym_key: str, *, as_of: datetime | None = None
+) -> list[DeliveryOutcome]:
+    """Load every new delivery under ``landing``; a bad delivery fails alone, the rest load.
+
+    ``as_of`` is the instant the row rules judge "not in the future" by (default: now).
+    """
+    return [
+        logged(load_delivery(wh, folder, pseudonym_key, as_of=as_of))
+        for folder in find_deliveries(landing)
+    ]
 
 
-def load_delivery(wh: Warehouse, folder: Path, pseudonym_key: str) -> DeliveryOutcome:
-    """One landing folder: hash its files (cheap skip), read, pseudonymise, load."""
+def load_delivery(
+    wh: Warehouse, folder: Path, pseudonym_key: str, *, as_of: datetime | None = None
+) -> DeliveryOutcome:
+    """One landing folder: hash its files (cheap skip), read, pseudonymise, check, load."""
     started = now()
     try:
         paths = delivery_files(folder)
@@ -93,7 +104,7 @@ def load_delivery(wh: Warehouse, folder: Path, pseudonym_key: str) -> DeliveryOu
     except DeliveryError as exc:
         return record_failure(wh, "landing", str(folder), delivery_id, sha256, exc, started)
     return load_tables(
-        wh, "landing", str(folder), delivery_id, sha256, raws, pseudonym_key, started
+        wh, "landing", str(folder), delivery_id, sha256, raws, pseudonym_key, started, as_of
     )
 
 
@@ -104,6 +115,8 @@ def load_source(
     read: Callable[[], dict[str, RawTable]],
     pseudonym_key: str,
     files_sha256: str | None = None,
+    *,
+    as_of: datetime | None = None,
 ) -> DeliveryOutcome:
     """Load one delivery of a non-landing source (``omop``, ``fhir``, ``redcap``).
 
@@ -124,7 +137,7 @@ def load_source(
     if is_done(wh, delivery_id):
         return logged(DeliveryOutcome(delivery_id, location, "skipped", 0))
     return logged(
-        load_tables(wh, source, location, delivery_id, sha256, raws, pseudonym_key, started)
+        load_tables(wh, source, location, delivery_id, sha256, raws, pseudonym_key, started, as_of)
     )
 
 
@@ -137,29 +150,44 @@ def load_tables(
     raws: dict[str, RawTable | CsvStream],
     pseudonym_key: str,
     started: datetime,
+    as_of: datetime | None = None,
 ) -> DeliveryOutcome:
-    """Pseudonymise and bulk-load one delivery's tables in a single transaction.
+    """Pseudonymise, check and bulk-load one delivery's tables in a single transaction.
 
     Each table streams from its reader through ``to_staging`` into COPY (the warehouse
     reads and encodes the next batches while it sends the current one), so the row
-    counts for the manifest are known only once the rows are in. The largest table
+    counts for the manifest are known only once the rows are in. On the way the GX
+    suites check the rows (``pipeline.row_checks``, in a worker thread); the failing
+    rows go to ``staging.row_failures`` and each rule's counts to the manifest's
+    ``files``, in the same transaction as the rows, for validation. The largest table
     loads first: its batches key the delivery's patients a few thousand at a time while
     the server is busy with earlier batches, and the smaller tables that follow find
     every pseudonym cached (loaded first, the patients table would key all of them
     before its first row could be sent).
     """
     manifest = wh.table("staging", "deliveries")
+    failures = wh.table("staging", "row_failures")
     with wh.begin() as conn:
         write_entry(conn, wh, delivery_id, source, location, sha256, started, status="loading")
+    checks = DeliveryChecks(now=as_of or datetime.now(UTC))
     try:
         keyed = Pseudonymiser(pseudonym_key)  # each patient hashed once per delivery
         files = {}
         with wh.begin() as conn:
+            conn.execute(delete(failures).where(failures.c.delivery_id == delivery_id))
             for table, raw in _largest_first(raws):
                 staging = wh.table("staging", table)
                 conn.execute(delete(staging).where(staging.c.delivery_id == delivery_id))
-                count = wh.insert_frame(conn, staging, to_staging(raw, delivery_id, keyed))
+                streamed = to_staging(raw, delivery_id, keyed, checks.table(table))
+                count = wh.insert_frame(conn, staging, streamed)
                 files[table] = {"file": raw.path.name, "sha256": raw.sha256, "rows": count}
+            for table, verdict in checks.results().items():
+                summary = verdict.summary.astype(object)
+                files[table]["rules"] = summary.where(summary.notna(), None).to_dict("records")
+                found = verdict.failures.rename(columns={"column": "column_name"})
+                wh.insert_frame(
+                    conn, failures, found.assign(delivery_id=delivery_id, source_table=table)
+                )
             rows = sum(f["rows"] for f in files.values())
             conn.execute(
                 update(manifest)
@@ -174,6 +202,8 @@ def load_tables(
     except Exception as exc:  # a failed delivery must not stop the others
         log.debug("delivery %s failed while loading", delivery_id, exc_info=True)
         return record_failure(wh, source, location, delivery_id, sha256, exc, started)
+    finally:
+        checks.close()
     return DeliveryOutcome(delivery_id, location, "loaded", rows)
 
 
@@ -185,9 +215,13 @@ def _largest_first(raws: dict[str, RawTable | CsvStream]) -> list[tuple[str, Raw
 
 
 def to_staging(
-    raw: RawTable | CsvStream, delivery_id: str, pseudonym_key: str | Pseudonymiser
+    raw: RawTable | CsvStream,
+    delivery_id: str,
+    pseudonym_key: str | Pseudonymiser,
+    checks: TableChecks | None = None,
 ) -> pa.RecordBatchReader:
-    """The staging rows of one table, batch by batch: pseudonymised, with lineage.
+    """The staging rows of one table, batch by batch: pseudonymised, with lineage, and
+    handed to ``checks`` (the table's row checks) as they pass.
 
     Patient ids become keyed pseudonyms here, before anything is written; columns that
     embed a raw id (``raw.hashed``) are keyed too; safe columns beyond the contract are
@@ -230,7 +264,12 @@ def to_staging(
                     ],
                     pa.string(),
                 )
-            yield pa.RecordBatch.from_arrays([columns[name] for name in names], schema=schema)
+            batch = pa.RecordBatch.from_arrays([columns[name] for name in names], schema=schema)
+            if checks is not None:
+                checks.add(batch)
+            yield batch
+        if checks is not None:
+            checks.done()
 
     return pa.RecordBatchReader.from_batches(schema, staged())
 

@@ -15,8 +15,9 @@ from pipeline.typing_rules import core_columns
 from pipeline.warehouse import Warehouse
 
 
-def promote(wh: Warehouse, conn: Connection, table: str, delivery_id: str) -> None:
-    """Copy the delivery's unquarantined staging rows to core, typed, in SQL.
+def promote(wh: Warehouse, conn: Connection, table: str, delivery_id: str) -> int:
+    """Copy the delivery's unquarantined staging rows to core, typed, in SQL; returns the
+    number of rows copied (validation checks it against what ingest loaded).
 
     Rows with a natural key already in core are replaced first: a corrected re-delivery
     wins. Keys are unique within a delivery (the GX suites quarantine duplicates).
@@ -41,12 +42,15 @@ def promote(wh: Warehouse, conn: Connection, table: str, delivery_id: str) -> No
     if conn.execute(select(core.c.natural_key).limit(1)).first() is not None:
         keys = select(typed["natural_key"]).where(clean)
         changed += conn.execute(delete(core).where(core.c.natural_key.in_(keys))).rowcount
+    # SQLAlchemy reports an INSERT's row count only when asked to keep it (else -1).
     inserted = conn.execute(
-        core.insert().from_select(list(typed), select(*typed.values()).where(clean))
+        core.insert()
+        .from_select(list(typed), select(*typed.values()).where(clean))
+        .execution_options(preserve_rowcount=True)
     )
     changed += inserted.rowcount
     if wh.dialect != "postgresql":
-        return
+        return inserted.rowcount
     name = conn.dialect.identifier_preparer.format_table(core)
     rows, analyzed = conn.exec_driver_sql(
         "SELECT reltuples, EXISTS (SELECT FROM pg_stats WHERE schemaname = %(schema)s"
@@ -55,6 +59,7 @@ def promote(wh: Warehouse, conn: Connection, table: str, delivery_id: str) -> No
     ).one()
     if not analyzed or changed > 0.1 * max(rows, 0.0):
         conn.exec_driver_sql(f"ANALYZE {name}")
+    return inserted.rowcount
 
 
 def analyze_staging(wh: Warehouse, conn: Connection) -> None:

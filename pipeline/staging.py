@@ -17,10 +17,14 @@ from pipeline.warehouse import Warehouse
 
 # Manifest states whose staging rows must survive another delivery's promotion.
 KEEPS_ROWS: tuple[str, ...] = ("loaded", "blocked")
+# Staging tables that hold a delivery's rows: the landing tables and what ingest's row
+# checks found in them (pipeline/row_checks.py).
+STAGED_WITH_ROWS: tuple[str, ...] = (*LANDING_TABLES, "row_failures")
 
 
 def prune(wh: Warehouse, conn: Connection, delivery_id: str) -> None:
-    """Delete a promoted delivery's staging rows, in the caller's (promotion) transaction.
+    """Delete a promoted delivery's staging rows (and their row-check failures), in the
+    caller's (promotion) transaction.
 
     On PostgreSQL, when no other delivery has rows to keep, the staging tables are
     truncated instead: a DELETE of 10 M rows takes ~5 s, TRUNCATE milliseconds. The lock
@@ -28,7 +32,7 @@ def prune(wh: Warehouse, conn: Connection, delivery_id: str) -> None:
     validation is never waited for (nor deadlocked with): it just means the DELETE path.
     The manifest is read after the lock is held, so a delivery loaded meanwhile is seen.
     """
-    tables = [wh.table("staging", name) for name in LANDING_TABLES]
+    tables = [wh.table("staging", name) for name in STAGED_WITH_ROWS]
     if wh.dialect == "postgresql" and _truncated(wh, conn, delivery_id, tables):
         return
     for table in tables:

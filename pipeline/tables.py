@@ -53,7 +53,7 @@ def define_tables(metadata: MetaData, make: TableFactory) -> None:
         Column("source", String(32), nullable=False),
         Column("path", Text, nullable=False),
         Column("sha256", String(64), nullable=False),
-        Column("files", Text),  # JSON: {table: {file, sha256, rows}}
+        Column("files", Text),  # JSON: {table: {file, sha256, rows, rules}}
         Column("rows", Integer),
         Column("status", String(16), nullable=False),  # loading|loaded|failed|promoted|blocked
         Column("error", Text),
@@ -84,6 +84,19 @@ def define_tables(metadata: MetaData, make: TableFactory) -> None:
             Column("delivery_id", String(64)),
             Column("source_row", Integer),
         )
+    make(
+        "staging",
+        "row_failures",
+        # What ingest's GX row checks found (pipeline/row_checks.py); validation copies
+        # these into quarantine.rows. Pruned with the delivery's staging rows.
+        Column("delivery_id", String(64), nullable=False),
+        Column("source_table", String(32), nullable=False),
+        Column("source_row", Integer, nullable=False),
+        Column("rule_id", Text, nullable=False),
+        Column("column_name", Text),
+        Column("value", Text),
+        Column("message", Text, nullable=False),
+    )
     make(
         "quarantine",
         "rows",

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -82,37 +81,6 @@ class Warehouse:
             return pd.read_sql(query, conn)
         with self.engine.connect() as own:
             return pd.read_sql(query, own)
-
-    def read_text_columns(
-        self, layer: str, name: str, columns: list[str], delivery_id: str
-    ) -> pd.DataFrame:
-        """Some columns of one delivery's rows: integer ``source_row``, the rest Arrow text.
-
-        The bulk read for validation (millions of staging rows): PostgreSQL through the
-        ADBC driver (binary COPY decoded into Arrow in C++), SQLite as plain tuples;
-        neither builds a SQLAlchemy row object per row. Text columns stay
-        Arrow-backed (``pd.ArrowDtype(pa.string())``, missing = NA): no Python string
-        object per value, and the GX rules read the Arrow buffers directly.
-        """
-        table = self.table(layer, name)
-        if self.dialect == "postgresql":
-            arrow = _adbc_read(self.url, table, columns, delivery_id)
-        else:
-            with self.engine.connect() as conn:
-                quoted = ", ".join(f'"{c}"' for c in columns)
-                sqlite = conn.connection.driver_connection
-                assert sqlite is not None  # a live pooled connection
-                cursor = sqlite.execute(
-                    f'SELECT {quoted} FROM "{table.name}" WHERE delivery_id = ?', (delivery_id,)
-                )
-                rows = list(zip(*cursor.fetchall(), strict=True)) or [()] * len(columns)
-                arrow = pa.table(
-                    {
-                        c: pa.array(values, type=pa.int64() if c == "source_row" else pa.string())
-                        for c, values in zip(columns, rows, strict=True)
-                    }
-                )
-        return arrow.to_pandas(types_mapper=_arrow_text_types)
 
     def insert_frame(
         self,
@@ -266,55 +234,6 @@ class _CountedStream:
         for batch in source:
             self.rows += batch.num_rows
             yield batch.select(keep)
-
-
-_PARALLEL_READ_BLOCKS = 8192  # 64 MB of 8 kB blocks: below that, one scan
-
-
-def _adbc_read(url: str, table: Table, columns: list[str], delivery_id: str) -> pa.Table:
-    """One delivery's ``columns`` of ``table`` as Arrow, through ADBC's PostgreSQL driver.
-
-    psycopg hands ``COPY ... TO STDOUT`` data to Python one row at a time (~4.5 µs a
-    row: 45 of the 61 s it took to read 10 M staging rows); the ADBC driver decodes the
-    binary COPY stream into Arrow in C++ (19 s, measured in docs/performance.md).
-
-    A large table is read as two halves of its blocks (``ctid`` ranges, which PostgreSQL
-    14+ scans as TID ranges), each on its own connection and thread: the server formats
-    one half while the driver decodes the other, about 1.4× faster at 10 M rows on two
-    cores. Concatenated in block order, the rows keep the order one scan would give.
-    Each half is its own snapshot; that is safe because a loaded delivery's staging rows
-    do not change until validation promotes them, and ``validate`` counts them against
-    the manifest.
-    """
-    import adbc_driver_postgresql.dbapi as adbc
-
-    uri = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    name = f'"{table.schema}"."{table.name}"'
-    query = f"SELECT {quoted} FROM {name} WHERE delivery_id = $1"
-
-    def fetch(where: str = "") -> pa.Table:
-        with closing(adbc.connect(uri)) as conn, closing(conn.cursor()) as cursor:
-            cursor.execute(query + where, parameters=(delivery_id,))
-            return cursor.fetch_arrow_table()
-
-    with closing(adbc.connect(uri)) as conn, closing(conn.cursor()) as cursor:
-        cursor.execute(f"SELECT pg_relation_size('{name}') / current_setting('block_size')::bigint")
-        (blocks,) = cursor.fetchone()
-    if blocks < _PARALLEL_READ_BLOCKS:
-        arrow = fetch()
-    else:
-        middle = f"'({blocks // 2},0)'::tid"
-        with ThreadPoolExecutor(2) as pool:
-            halves = pool.map(fetch, [f" AND ctid < {middle}", f" AND ctid >= {middle}"])
-            arrow = pa.concat_tables(list(halves))
-    schema = pa.schema([(c, pa.int64() if c == "source_row" else pa.string()) for c in columns])
-    return arrow.rename_columns(columns).cast(schema)
-
-
-def _arrow_text_types(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
-    """``to_pandas`` mapper: keep Arrow strings as Arrow, numbers as numpy."""
-    return pd.ArrowDtype(arrow_type) if pa.types.is_string(arrow_type) else None
 
 
 def chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:

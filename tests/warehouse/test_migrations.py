@@ -131,3 +131,24 @@ def test_cli_db_upgrade_current_history(tmp_path, capsys, engine):
     assert run_db(["db", "history"]) == 0
     out = capsys.readouterr().out
     assert "<base> -> 0001" in out and f"{migrate.head()} (head)" in out
+
+
+def test_0007_sends_deliveries_staged_without_row_checks_back_to_ingest(warehouse_url):
+    """A delivery staged before row checks at ingest has no row failures or rule counts:
+    0007 marks it failed (the next ingest reloads it) and empties its staging rows."""
+    assert migrate.upgrade(warehouse_url, "0006") == "0006"
+    wh = Warehouse(warehouse_url)
+    manifest, patients = wh.table("staging", "deliveries"), wh.table("staging", "patients")
+    with wh.begin() as conn:
+        for delivery_id, status in (("d-old", "loaded"), ("d-done", "promoted")):
+            conn.execute(
+                manifest.insert().values(
+                    delivery_id=delivery_id, source="landing", path="p", sha256="s", status=status
+                )
+            )
+        conn.execute(patients.insert().values(delivery_id="d-old", source_row=1, patient_key="k"))
+    assert migrate.upgrade(warehouse_url) == migrate.head()
+    rows = wh.read("staging", "deliveries").set_index("delivery_id")
+    assert rows.loc["d-old", "status"] == "failed" and "relief ingest" in rows.loc["d-old", "error"]
+    assert rows.loc["d-done", "status"] == "promoted"
+    assert wh.read("staging", "patients").empty

@@ -128,3 +128,25 @@ def test_a_delivery_whose_staging_rows_were_lost_goes_back_to_ingest(warehouse_u
     assert (reloaded.delivery_id, reloaded.status) == (loaded.delivery_id, "loaded")
     (result,) = validate(wh, "run-2")
     assert sum(result.promoted.values()) + sum(result.quarantined.values()) == loaded.rows
+
+
+def test_a_delivery_short_of_staging_rows_promotes_nothing(warehouse_url, tmp_path):
+    """Rows in (ingest's count) must equal promoted (the INSERT's count) + quarantined:
+    a staging table short of rows rolls the promotion back and the delivery goes back
+    to ingest. (The check compares the database's own row count with the manifest's.)"""
+    from pipeline.ingest import ingest
+    from pipeline.synth import write_delivery
+    from pipeline.validate import StagingLost, validate
+
+    wh = Warehouse(warehouse_url)
+    wh.create_schema()
+    folder = write_delivery(tmp_path / "d", patients=20, seed=3)
+    (loaded,) = ingest(wh, folder, "key")
+    staged = wh.table("staging", "pain_assessments")
+    with wh.begin() as conn:
+        conn.execute(staged.delete().where(staged.c.source_row <= 3))
+    with pytest.raises(StagingLost, match="pain_assessments rows loaded"):
+        validate(wh, "run-1")
+    assert wh.read("core", "patients").empty and wh.read("core", "pain_assessments").empty
+    manifest = wh.read("staging", "deliveries")
+    assert manifest.set_index("delivery_id").loc[loaded.delivery_id, "status"] == "failed"

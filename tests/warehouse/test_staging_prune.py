@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from pipeline.ingest import ingest
 from pipeline.schema import LANDING_TABLES
+from pipeline.staging import STAGED_WITH_ROWS
 from pipeline.validate import validate_delivery
 from pipeline.warehouse import Warehouse
 
@@ -20,9 +21,10 @@ KEY = "test-key-0123456789abcdef"
 
 
 def staged(wh: Warehouse, delivery_id: str) -> dict[str, int]:
+    """Rows per staging table, ``row_failures`` (what the row checks found) included."""
     counts = {}
     with wh.engine.connect() as conn:
-        for name in LANDING_TABLES:
+        for name in STAGED_WITH_ROWS:
             t = wh.table("staging", name)
             counts[name] = conn.execute(
                 select(func.count()).select_from(t).where(t.c.delivery_id == delivery_id)
@@ -51,7 +53,7 @@ def test_promotion_removes_only_its_own_staging_rows(warehouse_url, tmp_path):
     wh = Warehouse(warehouse_url)
     a, b = two_deliveries(wh, tmp_path)
     b_rows = staged(wh, b)
-    assert all(b_rows.values())
+    assert all(b_rows[t] for t in LANDING_TABLES)
 
     first = validate_delivery(wh, "run-1", a)
     assert not first.blocking and sum(first.promoted.values()) > 0
@@ -69,6 +71,7 @@ def test_a_blocked_delivery_keeps_its_staging_rows(warehouse_url, tmp_path):
     wh = Warehouse(warehouse_url)
     a, b = two_deliveries(wh, tmp_path, bad_scores=20)
     a_rows = staged(wh, a)
+    assert a_rows["row_failures"] == 20  # the out-of-range scores, found at ingest
     blocked = validate_delivery(wh, "run-1", a, blocking_share=0.0)
     assert blocked.blocking
     validate_delivery(wh, "run-1", b)  # PostgreSQL: may not truncate a blocked delivery away
