@@ -100,6 +100,9 @@ class _NoChecks:
     def results(self) -> dict:
         return {}
 
+    def patient_refs(self) -> dict:
+        return {}
+
     def close(self) -> None:
         pass
 

@@ -111,12 +111,12 @@ def _sortable(column: pd.Series) -> pa.Array | pa.ChunkedArray:
     Categoricals become their codes and instants their integer nanoseconds: equal codes
     mean equal values, and these sort without comparing strings.
     """
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return column.array._pa_array.combine_chunks()  # noqa: SLF001 - the public route copies more
     if isinstance(column.dtype, pd.CategoricalDtype):
         return pa.array(column.cat.codes.to_numpy())
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return pa.array(np.asarray(column.array.asi8))
-    if isinstance(column.dtype, pd.ArrowDtype):
-        return column.array._pa_array.combine_chunks()  # noqa: SLF001 - the public route copies more
     return pa.array(column.to_numpy(), from_pandas=True)
 
 

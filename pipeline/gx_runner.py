@@ -27,6 +27,7 @@ Everything here is pandas + GX; ``pipeline`` never imports Airflow.
 from __future__ import annotations
 
 import logging
+import threading
 from copy import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,6 +126,18 @@ def _quiet_gx() -> None:
 
 @lru_cache(maxsize=4)
 def _context(root: str) -> Any:
+    return _open_context(root)
+
+
+_OPENING = threading.Lock()  # GX reads its YAML config with one shared, unsafe parser
+
+
+def _open_context(root: str) -> Any:
+    with _OPENING:
+        return _open_context_now(root)
+
+
+def _open_context_now(root: str) -> Any:
     import great_expectations as gx  # imported on first use: ~2 s, not needed by every CLI verb
     import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
 
@@ -143,10 +156,26 @@ def _suite(root: str, table: str) -> ExpectationSuite:
     return _context(root).suites.get(table)
 
 
-@lru_cache(maxsize=32)
 def _batch_definition(root: str, table: str) -> BatchDefinition:
-    asset = _context(root).data_sources.get(DATASOURCE).get_asset(table)
+    """The table's batch definition, in a GX context of the calling thread's own.
+
+    GX keeps the batch being validated on the data source's execution engine, which
+    every validator of one context shares: two threads validating two frames at once
+    (``pipeline.row_checks``) would check each other's rows. Each thread therefore opens
+    its own context once (~0.2 s; the row-check threads live as long as the process).
+    """
+    return _thread_batch_definition(root, table, threading.get_ident())
+
+
+@lru_cache(maxsize=64)
+def _thread_batch_definition(root: str, table: str, thread: int) -> BatchDefinition:
+    asset = _thread_context(root, thread).data_sources.get(DATASOURCE).get_asset(table)
     return asset.get_batch_definition(BATCH_DEFINITION)
+
+
+@lru_cache(maxsize=8)
+def _thread_context(root: str, thread: int) -> Any:
+    return _context(root) if thread == threading.main_thread().ident else _open_context(root)
 
 
 def _root(context_root: Path | None) -> str:
@@ -209,6 +238,8 @@ def check(
     prepared: pd.DataFrame,
     rules: Rules,
     *,
+    only: str | None = None,
+    values: pd.DataFrame | None = None,
     now: datetime | None = None,
     context_root: Path | None = None,
 ) -> RuleResults:
@@ -217,13 +248,15 @@ def check(
     ``rules="rows"``: every rule a row passes or fails on its own values, so any slice of
     the table may be checked alone; ``rules="table"``: the rules that compare rows with
     each other (uniqueness), which need every row of the table at once, though only the
-    columns ``table_wide_columns`` names. Raises SchemaError when a blocking (schema)
-    rule fails.
+    columns ``table_wide_columns`` names. ``only`` narrows the part to one rule id (each
+    table-wide rule can then run in its own thread, on its own columns), and ``values``
+    is where the failing rows' values are looked up (default: ``prepared``). Raises
+    SchemaError when a blocking (schema) rule fails.
     """
     root = _root(context_root)
     stamp = _now(now)
     results = _run_suite(
-        root, table, _part(root, _known(table), rules), prepared,
+        root, table, _part(root, _known(table), rules, only), prepared,
         {"now": stamp, "current_year": stamp.year},
     )  # fmt: skip
     # Table-level ("blocking") rules first: a broken schema makes row results meaningless.
@@ -233,7 +266,7 @@ def check(
             missing = sorted(res.result.get("details", {}).get("mismatched", {}).get("missing", []))
             raise SchemaError(table, missing or list(LANDING_REQUIRED[table]))
 
-    values_at = value_lookup(prepared)
+    values_at = value_lookup(prepared if values is None else values)
     found: list[pd.DataFrame] = []
     summary_rows: list[dict[str, Any]] = []
     for res in results:
@@ -318,19 +351,19 @@ def combine(
     )
 
 
-def table_wide_columns(table: str, *, context_root: Path | None = None) -> list[str]:
-    """The prepared columns the table-wide rules read: their keys and reported columns."""
-    suite = _part(_root(context_root), _known(table), "table")
-    columns: list[str] = [SOURCE_ROW]
+def table_wide_columns(table: str, *, context_root: Path | None = None) -> dict[str, bool]:
+    """The prepared columns the table-wide rules read (their keys and reported columns),
+    each with whether it is only ever part of a compound key (so only its equality with
+    other rows' values matters, never the value itself)."""
+    suite = _part(_root(context_root), _known(table), "table", None)
+    columns: dict[str, bool] = {SOURCE_ROW: False}
     for e in suite.expectations:
         kwargs = e.configuration.kwargs
-        for name in [
-            kwargs.get("column"),
-            *(kwargs.get("column_list") or []),
-            (e.meta or {}).get("column"),
-        ]:
-            if name and name not in columns:
-                columns.append(name)
+        for name in kwargs.get("column_list") or []:
+            columns.setdefault(name, True)
+        for name in (kwargs.get("column"), (e.meta or {}).get("column")):
+            if name:
+                columns[name] = False
     return columns
 
 
@@ -360,17 +393,40 @@ def _known(table: str) -> str:
     return table
 
 
-@lru_cache(maxsize=32)
-def _part(root: str, table: str, rules: Rules) -> ExpectationSuite:
-    """The ``rows`` or ``table`` part of a suite, as a suite of its own (copies: a suite
-    owns its expectations and GX refuses to share them)."""
+def table_wide_rules(table: str, *, context_root: Path | None = None) -> dict[str, list[str]]:
+    """The table's table-wide (uniqueness) rules in suite order: rule id -> the columns
+    GX reads for it (``source_row`` first; the reported column may be another one)."""
+    suite = _part(_root(context_root), _known(table), "table", None)
+    out = {}
+    for e in suite.expectations:
+        kwargs = e.configuration.kwargs
+        keys = [kwargs["column"]] if kwargs.get("column") else list(kwargs["column_list"])
+        out[(e.meta or {})["rule_id"]] = [SOURCE_ROW, *keys]
+    return out
+
+
+def _part(root: str, table: str, rules: Rules, only: str | None) -> ExpectationSuite:
+    """The ``rows`` or ``table`` part of a suite (or one rule of it), as a suite of its
+    own (copies: a suite owns its expectations and GX refuses to share them), one per
+    thread: ingest runs GX validations in several threads (``pipeline.row_checks``)."""
+    return _thread_part(root, table, rules, only, threading.get_ident())
+
+
+@lru_cache(maxsize=128)
+def _thread_part(
+    root: str, table: str, rules: Rules, only: str | None, thread: int
+) -> ExpectationSuite:
     import great_expectations as gx
 
     suite = _suite(root, table)
     wanted = [
-        e for e in suite.expectations if (e.expectation_type in TABLE_WIDE) == (rules == "table")
+        e
+        for e in suite.expectations
+        if (e.expectation_type in TABLE_WIDE) == (rules == "table")
+        and only in (None, (e.meta or {})["rule_id"])
     ]
-    return gx.ExpectationSuite(name=f"{suite.name}.{rules}", expectations=[copy(e) for e in wanted])
+    name = f"{suite.name}.{only or rules}"
+    return gx.ExpectationSuite(name=name, expectations=[copy(e) for e in wanted])
 
 
 def _run_suite(

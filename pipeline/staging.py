@@ -19,7 +19,7 @@ from pipeline.warehouse import Warehouse
 KEEPS_ROWS: tuple[str, ...] = ("loaded", "blocked")
 # Staging tables that hold a delivery's rows: the landing tables and what ingest's row
 # checks found in them (pipeline/row_checks.py).
-STAGED_WITH_ROWS: tuple[str, ...] = (*LANDING_TABLES, "row_failures")
+STAGED_WITH_ROWS: tuple[str, ...] = (*LANDING_TABLES, "row_failures", "patient_refs")
 
 
 def prune(wh: Warehouse, conn: Connection, delivery_id: str) -> None:

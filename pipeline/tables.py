@@ -98,6 +98,15 @@ def define_tables(metadata: MetaData, make: TableFactory) -> None:
         Column("message", Text, nullable=False),
     )
     make(
+        "staging",
+        "patient_refs",
+        # The distinct patients each staged table refers to (pipeline/row_checks.py): the
+        # "known patient" rule checks these before it looks at any row.
+        Column("delivery_id", String(64), nullable=False),
+        Column("source_table", String(32), nullable=False),
+        Column(PATIENT_KEY, String(64), nullable=False),
+    )
+    make(
         "quarantine",
         "rows",
         Column("delivery_id", String(64), nullable=False, index=True),

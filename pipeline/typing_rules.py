@@ -63,12 +63,13 @@ def _arrow_instants(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
     whole column to pandas. At 10 M rows: 0.3 s against pandas' 2.5 s.
     """
     utc, naive = pa.timestamp("ns", "UTC"), pa.timestamp("ns")
+    for target in (naive, utc):  # every value without an offset, or every value with one
+        try:
+            return pc.cast(pc.cast(text, target), utc)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
     has_offset = pc.match_substring_regex(text, OFFSET_RE)
     try:
-        if not pc.any(has_offset).as_py():
-            return pc.cast(pc.cast(text, naive), utc)
-        if pc.all(has_offset).as_py():
-            return pc.cast(text, utc)
         offset_less = pc.cast(pc.cast(pc.if_else(has_offset, None, text), naive), utc)
         return pc.if_else(has_offset, pc.cast(pc.if_else(has_offset, text, None), utc), offset_less)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -235,10 +235,8 @@ def _quarantine_row_failures(
 ) -> None:
     """The delivery's row-check failures into quarantine, with the file and this run."""
     found, quarantine = wh.table("staging", "row_failures"), wh.table("quarantine", "rows")
-    source_file = case(
-        *((found.c.source_table == t, literal(f, Text)) for t, f in source_files.items() if f),
-        else_=null(),
-    )
+    named = [(found.c.source_table == t, literal(f, Text)) for t, f in source_files.items() if f]
+    source_file = case(*named, else_=null()) if named else null()
     columns = ("source_table", "source_row", "rule_id", "column_name", "value", "message")
     conn.execute(
         quarantine.insert().from_select(

@@ -140,6 +140,36 @@ def test_unknown_and_quarantined_patients(wh):
     assert set(rows.run_id) == {"run-1"} and set(rows.delivery_id) == {D}
 
 
+def refer(wh: Warehouse, table: str, keys: list[str]) -> None:
+    """The distinct patients ingest records for a staged table (staging.patient_refs)."""
+    frame = pd.DataFrame({"patient_key": keys, "delivery_id": D, "source_table": table})
+    with wh.begin() as conn:
+        wh.insert_frame(conn, wh.table("staging", "patient_refs"), frame)
+
+
+def test_the_same_unknown_patients_are_found_with_patient_refs(wh):
+    """With the refs ingest records, the rule first checks the distinct patients, and
+    scans the rows only when one is unknown or quarantined: the same rows fail."""
+    core(wh, "patients", [{"patient_key": "p-core"}])
+    stage(wh, "patients", [patient("p1"), patient("p-bad")])
+    quarantine(wh, "patients", 2)
+    stage(wh, "treatments", [
+        treatment("t1", "p1", "2024-01-01T10:00:00"),
+        treatment("t2", "p-core", "2024-01-01T10:00:00"),
+        treatment("t3", "p-bad", "2024-01-01T10:00:00"),
+    ])  # fmt: skip
+    stage(wh, "pain_assessments", [{"assessment_id": "a1", "patient_key": "p-core", "assessed_at": "2024-01-01", "pain_score": "3"}])  # fmt: skip
+    refer(wh, "treatments", ["p1", "p-core", "p-bad"])
+    refer(wh, "pain_assessments", ["p-core"])
+    with wh.begin() as conn:
+        checks = cross_checks.CrossChecks(wh, conn, D, "run-1", {})
+        assert not checks.all_patients_known("treatments")  # p-bad's row was quarantined
+        assert checks.all_patients_known("pain_assessments")
+        assert not checks.all_patients_known("adverse_events")  # none recorded: scan rows
+    _, found, _ = run(wh)
+    assert found == {("treatments", 3, "treatments.patient_id.known_patient")}
+
+
 def test_adverse_event_of_unknown_or_quarantined_treatment(wh):
     core(wh, "patients", [{"patient_key": "p1"}])
     core(wh, "treatments", [{"treatment_id": "t-core", "patient_key": "p1"}])

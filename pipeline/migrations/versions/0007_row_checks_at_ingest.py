@@ -3,7 +3,9 @@
 Issue 4 (validating 10 M rows must take less time than ingesting them): validation no
 longer reads a delivery's staging rows back to run the GX suites; ingest runs them on
 the rows as it streams them in (``pipeline.row_checks``) and stages the failing rows in
-``staging.row_failures`` and each rule's counts in the manifest's ``files`` JSON.
+``staging.row_failures`` and each rule's counts in the manifest's ``files`` JSON; the
+distinct patients each table refers to go to ``staging.patient_refs``, so the "known
+patient" rule checks 100 000 patients, not 10 M rows, when none is unknown.
 
 A delivery staged before this migration has neither, so it cannot be validated. Each
 one still ``loaded`` or ``blocked`` is marked ``failed`` here, with the reason, and its
@@ -50,6 +52,13 @@ def upgrade() -> None:
         sa.Column("value", sa.Text()),
         sa.Column("message", sa.Text(), nullable=False),
     )
+    create_layer_table(
+        "staging",
+        "patient_refs",
+        sa.Column("delivery_id", sa.String(64), nullable=False),
+        sa.Column("source_table", sa.String(32), nullable=False),
+        sa.Column("patient_key", sa.String(64), nullable=False),
+    )
     manifest = _quoted(*placed("staging", "deliveries"))
     pending = f"SELECT delivery_id FROM {manifest} WHERE status IN ('loaded', 'blocked')"
     for name in STAGED:
@@ -67,4 +76,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    drop_layer_table("staging", "patient_refs")
     drop_layer_table("staging", "row_failures")
