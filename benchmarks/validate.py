@@ -42,7 +42,7 @@ from peak import peak_rss_mb  # benchmarks/peak.py (each benchmark runs as a scr
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from benchmarks.ingest import ADMIN_URL, KEY, generate  # noqa: E402
+from benchmarks.ingest import ADMIN_URL, KEY, NoChecks, generate  # noqa: E402
 
 NOW = datetime(2025, 1, 1)  # the generated data spans 2022-2023
 
@@ -53,7 +53,7 @@ def child(engine: str, folder: Path, checks: bool) -> dict:
     from pipeline.warehouse import Warehouse
 
     if not checks:
-        ingest_module.DeliveryChecks = _NoChecks  # benchmark only: the load without checks
+        ingest_module.DeliveryChecks = NoChecks  # benchmark only: the load without checks
     with tempfile.TemporaryDirectory() as tmp:
         if engine == "sqlite":
             url, drop = f"sqlite:///{tmp}/bench.db", lambda: None
@@ -86,25 +86,6 @@ def child(engine: str, folder: Path, checks: bool) -> dict:
         finally:
             drop()
     return out
-
-
-class _NoChecks:
-    """Stands in for ``pipeline.row_checks.DeliveryChecks``: checks nothing."""
-
-    def __init__(self, **_: object) -> None:
-        pass
-
-    def table(self, name: str) -> None:
-        return None
-
-    def results(self) -> dict:
-        return {}
-
-    def patient_refs(self) -> dict:
-        return {}
-
-    def close(self) -> None:
-        pass
 
 
 class _Watched:

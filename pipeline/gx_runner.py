@@ -129,15 +129,10 @@ def _context(root: str) -> Any:
     return _open_context(root)
 
 
-_OPENING = threading.Lock()  # GX reads its YAML config with one shared, unsafe parser
+_OPENING = threading.Lock()
 
 
 def _open_context(root: str) -> Any:
-    with _OPENING:
-        return _open_context_now(root)
-
-
-def _open_context_now(root: str) -> Any:
     import great_expectations as gx  # imported on first use: ~2 s, not needed by every CLI verb
     import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
 
@@ -148,7 +143,8 @@ def _open_context_now(root: str) -> Any:
     # times the row rules themselves. relief's batches are named by delivery and table.
     pandas_engine.HASH_THRESHOLD = 0
     _quiet_gx()
-    return gx.get_context(mode="file", context_root_dir=root)
+    with _OPENING:  # GX parses its YAML config with one shared parser, unsafe in threads
+        return gx.get_context(mode="file", context_root_dir=root)
 
 
 @lru_cache(maxsize=32)

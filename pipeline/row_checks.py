@@ -2,7 +2,7 @@
 
 Validation used to read every staged row back out of the warehouse to check it, which
 at 10 M rows cost as much as loading them. Ingest already holds each batch of rows in
-memory on its way to the COPY, so it checks them there: every million rows
+memory on its way to the COPY, so it checks them there: every two million rows
 (``CHUNK_ROWS``) become one GX validation of the table's *row* rules, and the
 columns the *table-wide* rules (uniqueness) need are kept aside, so that once the table
 has streamed those rules run once over all of its rows (``pipeline.gx_runner``). What
@@ -10,10 +10,11 @@ GX found goes into staging with the rows, in the same transaction
 (``staging.row_failures`` and the manifest's per-rule counts), and the validate stage
 starts from there: it never reads a staged row into Python.
 
-Two worker threads per delivery run the GX validations, in the order they were
-submitted, while the caller's threads read, pseudonymise and send the next rows (Arrow,
-numpy and much of pandas release the GIL); at most ``MAX_WAITING`` chunks wait for them,
-so a slow check slows the stream down instead of filling memory. The batches are
+While a table streams, one thread checks its chunks, in order, beside the caller's
+threads that read, pseudonymise and send the next rows (the second core is the
+database's COPY); at most ``MAX_WAITING`` chunks wait for it, so a slow check slows the
+stream down instead of filling memory. Once the table has streamed, two more threads
+take what is left: the chunks not yet checked, then each table-wide rule on its own. The batches are
 staging batches (``pipeline.ingest.to_staging``): pseudonymised, so GX never sees a raw
 patient id. Everything here is pandas, Arrow and GX; nothing is written.
 """
@@ -55,7 +56,7 @@ def _pool(kind: str) -> ThreadPoolExecutor:
 
 
 class DeliveryChecks:
-    """The checks of one delivery's tables, run by one worker thread in order.
+    """The checks of one delivery's tables, on the process's check threads (``_pool``).
 
     ``table(name)`` gives the checker a table's stream feeds; ``results()`` waits for
     the worker and returns each table's verdict. ``close()`` (also on error) stops it.

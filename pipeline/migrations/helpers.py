@@ -26,6 +26,12 @@ def placed(layer: str, name: str) -> tuple[str, str | None]:
     return name, layer
 
 
+def quoted(layer: str, name: str) -> str:
+    """``layer.name`` as a quoted SQL table name on the migrating engine."""
+    table, schema = placed(layer, name)
+    return f'"{schema}"."{table}"' if schema else f'"{table}"'
+
+
 def index_name(layer: str, name: str, column: str) -> str:
     """SQLAlchemy's default name for ``Column(index=True)``, so autogenerate sees no drift."""
     table, schema = placed(layer, name)

@@ -143,3 +143,21 @@ def test_vectorised_compound_uniqueness_flags_what_pandas_flags(keys):
         }
     )
     assert (gx_expectations.duplicated_rows(typed) == expected).all()
+
+
+def test_ingest_allocates_arrow_memory_from_jemalloc(monkeypatch):
+    """mimalloc (the wheel's default) made every checked chunk page-fault its arrays in
+    again; ARROW_DEFAULT_MEMORY_POOL, when set, is left to decide."""
+    from pipeline.arrow_pool import use_jemalloc
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        pa.set_memory_pool(pa.system_memory_pool())
+        use_jemalloc()
+        assert pa.default_memory_pool().backend_name == "system"
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        use_jemalloc()
+        assert pa.default_memory_pool().backend_name == "jemalloc"
+    finally:
+        pa.set_memory_pool(before)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from pipeline.migrations.helpers import dialect, index_name, placed
+from pipeline.migrations.helpers import dialect, index_name, placed, quoted
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -32,12 +32,8 @@ depends_on = None
 STAGED: tuple[str, ...] = ("patients", "treatments", "pain_assessments", "adverse_events")
 
 
-def _quoted(name: str, schema: str | None) -> str:
-    return f'"{schema}"."{name}"' if schema else f'"{name}"'
-
-
 def upgrade() -> None:
-    manifest = _quoted(*placed("staging", "deliveries"))
+    manifest = quoted("staging", "deliveries")
     for name in STAGED:
         table, schema = placed("staging", name)
         op.drop_index(
@@ -48,7 +44,7 @@ def upgrade() -> None:
         )
         op.execute(
             sa.text(
-                f"DELETE FROM {_quoted(table, schema)} WHERE delivery_id IN "
+                f"DELETE FROM {quoted('staging', name)} WHERE delivery_id IN "
                 f"(SELECT delivery_id FROM {manifest} WHERE status = 'promoted')"
             )
         )

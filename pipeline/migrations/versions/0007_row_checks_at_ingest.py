@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from pipeline.migrations.helpers import create_layer_table, drop_layer_table, placed
+from pipeline.migrations.helpers import create_layer_table, drop_layer_table, quoted
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -34,10 +34,6 @@ RESTAGE = (
     "staged by a relief version without row checks at ingest (migration 0007); "
     "run `relief ingest` again to load and check it"
 )
-
-
-def _quoted(name: str, schema: str | None) -> str:
-    return f'"{schema}"."{name}"' if schema else f'"{name}"'
 
 
 def upgrade() -> None:
@@ -59,13 +55,11 @@ def upgrade() -> None:
         sa.Column("source_table", sa.String(32), nullable=False),
         sa.Column("patient_key", sa.String(64), nullable=False),
     )
-    manifest = _quoted(*placed("staging", "deliveries"))
+    manifest = quoted("staging", "deliveries")
     pending = f"SELECT delivery_id FROM {manifest} WHERE status IN ('loaded', 'blocked')"
     for name in STAGED:
         op.execute(
-            sa.text(
-                f"DELETE FROM {_quoted(*placed('staging', name))} WHERE delivery_id IN ({pending})"
-            )
+            sa.text(f"DELETE FROM {quoted('staging', name)} WHERE delivery_id IN ({pending})")
         )
     op.execute(
         sa.text(
