@@ -119,8 +119,9 @@ class TableChecks:
         self.rows = 0
         self._batches: list[pa.RecordBatch] = []
         self._batched_rows = 0
-        self._parts: list[Future[_Checked]] = []
-        self._waiting: dict[int, pa.Table] = {}  # chunks not checked yet, by id of their future
+        self._parts: list[Future[gx_runner.RuleResults]] = []
+        self._keys: list[Future[_Keys]] = []  # each chunk's, set as soon as it is prepared
+        self._waiting: dict[int, tuple[pa.Table, Future[_Keys]]] = {}  # not started yet
         self._table_wide: list[Future[gx_runner.RuleResults]] = []
         keys = gx_runner.table_wide_columns(table)
         self._key_columns = list(keys)
@@ -143,9 +144,9 @@ class TableChecks:
         """
         self._submit_chunk("table")
         for i, part in enumerate(self._parts):
-            chunk = self._waiting.get(id(part))
-            if chunk is not None and part.cancel():
-                self._parts[i] = self.delivery.submit("table", self._check_chunk, chunk)
+            waiting = self._waiting.get(id(part))
+            if waiting is not None and part.cancel():
+                self._parts[i] = self.delivery.submit("table", self._check_chunk, *waiting)
         self._waiting.clear()
         if self._parts:
             keys = self.delivery.submit("table", self._gather_keys)
@@ -159,7 +160,7 @@ class TableChecks:
         return self._patients
 
     def verdict(self) -> gx_runner.TableValidation:
-        parts = [part.result().found for part in self._parts]
+        parts = [part.result() for part in self._parts]
         parts += [rule.result() for rule in self._table_wide]
         return gx_runner.combine(self.table, parts)
 
@@ -170,32 +171,39 @@ class TableChecks:
         self._batches, self._batched_rows = [], 0
         while sum(not part.done() for part in self._parts) >= MAX_WAITING:
             wait([p for p in self._parts if not p.done()], return_when=FIRST_COMPLETED)
-        part = self.delivery.submit(kind, self._check_chunk, chunk)
-        self._waiting[id(part)] = chunk  # until it has run: ``done`` may move it
+        keys: Future[_Keys] = Future()
+        part = self.delivery.submit(kind, self._check_chunk, chunk, keys)
+        self._waiting[id(part)] = (chunk, keys)  # until it has started: ``done`` may move it
         part.add_done_callback(lambda finished: self._waiting.pop(id(finished), None))
         self._parts.append(part)
+        self._keys.append(keys)
 
-    def _check_chunk(self, chunk: pa.Table) -> _Checked:
-        prepared = prepare(self.table, _frame(self.table, chunk))
-        found = gx_runner.check(self.table, prepared, "rows", now=self.delivery.now)
-        patients = None
-        if self.table != "patients" and "patient_id" in prepared:
-            patients = _distinct(_arrow(prepared["patient_id"]))
-        return _Checked(
-            found, _compact(prepared.loc[:, self._key_columns], self._key_only), patients
-        )
+    def _check_chunk(self, chunk: pa.Table, keys: Future[_Keys]) -> gx_runner.RuleResults:
+        """The row rules on one chunk; its key columns are handed on (``keys``) as soon as
+        they are prepared, so the table-wide rules need not wait for the row rules."""
+        try:
+            prepared = prepare(self.table, _frame(self.table, chunk))
+            patients = None
+            if self.table != "patients" and "patient_id" in prepared:
+                patients = _distinct(_arrow(prepared["patient_id"]))
+            keys.set_result(
+                _Keys(_compact(prepared.loc[:, self._key_columns], self._key_only), patients)
+            )
+        except BaseException as exc:
+            keys.set_exception(exc)
+            raise
+        return gx_runner.check(self.table, prepared, "rows", now=self.delivery.now)
 
     def _gather_keys(self) -> pd.DataFrame:
-        """Every chunk's key columns as one frame, once the row-rules thread has checked
-        them all (it never waits for these threads, so waiting for it cannot deadlock)."""
-        checked = [part.result() for part in self._parts]
-        refs = [c.patients for c in checked if c.patients is not None]
+        """Every chunk's key columns as one frame. Each chunk was submitted before this
+        task, to the row-rules thread (which never waits) or ahead of it on these
+        threads, so waiting for them cannot deadlock."""
+        chunks = [keys.result() for keys in self._keys]
+        self._keys = []
+        refs = [c.patients for c in chunks if c.patients is not None]
         if refs:
             self._patients = pc.unique(pa.chunked_array(refs, pa.string()))
-        keys = _concat([c.keys for c in checked])
-        for c in checked:
-            c.keys = None  # the concatenated frame holds them now
-        return keys
+        return _concat([c.frame for c in chunks])
 
     def _check_table_wide(
         self, keys: Future[pd.DataFrame], rule: str, columns: list[str]
@@ -213,13 +221,12 @@ class TableChecks:
         )
 
 
-@dataclass
-class _Checked:
-    """One chunk's row-rule results, the key columns it keeps for the table-wide rules,
-    and the distinct patients it refers to."""
+@dataclass(frozen=True)
+class _Keys:
+    """What one chunk keeps for the table-wide rules: its key columns, and the distinct
+    patients it refers to."""
 
-    found: gx_runner.RuleResults
-    keys: pd.DataFrame | None
+    frame: pd.DataFrame
     patients: pa.Array | None
 
 
