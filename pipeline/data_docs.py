@@ -58,9 +58,9 @@ def _build(run_id: str, out: Path, results: pd.DataFrame) -> Path:
         ValidationResultIdentifier,
     )
 
-    from pipeline.gx_runner import _quiet_gx
+    from pipeline.gx_context import quiet_gx
 
-    _quiet_gx()
+    quiet_gx()
     out.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="ephemeral")
     context.add_data_docs_site(
@@ -95,10 +95,9 @@ def _suite(table: str) -> Any:
     import great_expectations.expectations as gxe
     from great_expectations.core import ExpectationSuite
 
-    from pipeline.gx_runner import DEFAULT_CONTEXT_ROOT, _root
-    from pipeline.gx_runner import _suite as repo_suite
+    from pipeline.gx_context import DEFAULT_CONTEXT_ROOT, load_suite, root_of
 
-    stored = repo_suite(_root(DEFAULT_CONTEXT_ROOT), table)
+    stored = load_suite(root_of(DEFAULT_CONTEXT_ROOT), table)
     expectations = [e.configuration.to_domain_obj() for e in stored.expectations]
     for rule in cross_checks.RULES:
         if rule.table != table:

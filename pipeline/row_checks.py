@@ -50,7 +50,7 @@ def _pool(kind: str) -> ThreadPoolExecutor:
     """The process's check threads, shared by its deliveries: one for the row rules
     (while the stream goes on, the other core is the database's), two for the
     table-wide rules, which run once a table has streamed and each take a rule. Each
-    thread keeps the GX context it opened (``gx_runner._batch_definition``), so the
+    thread keeps the GX context it opened (``gx_context.batch_definition``), so the
     threads live as long as the process."""
     return ThreadPoolExecutor(1 if kind == "rows" else 2, thread_name_prefix=f"checks-{kind}")
 

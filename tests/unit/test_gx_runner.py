@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline.gx_context import DEFAULT_CONTEXT_ROOT
 from pipeline.gx_runner import (
-    DEFAULT_CONTEXT_ROOT,
     FAILURE_COLUMNS,
     SUMMARY_COLUMNS,
     SchemaError,
