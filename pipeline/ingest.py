@@ -116,8 +116,6 @@ def load_source(
     read: Callable[[], dict[str, RawTable]],
     pseudonym_key: str,
     files_sha256: str | None = None,
-    *,
-    as_of: datetime | None = None,
 ) -> DeliveryOutcome:
     """Load one delivery of a non-landing source (``omop``, ``fhir``, ``redcap``).
 
@@ -138,7 +136,7 @@ def load_source(
     if is_done(wh, delivery_id):
         return logged(DeliveryOutcome(delivery_id, location, "skipped", 0))
     return logged(
-        load_tables(wh, source, location, delivery_id, sha256, raws, pseudonym_key, started, as_of)
+        load_tables(wh, source, location, delivery_id, sha256, raws, pseudonym_key, started)
     )
 
 
